@@ -1,0 +1,160 @@
+import crypto from 'node:crypto';
+import type { Clock, LogSink, Signer, Store } from '../platform/ports';
+import type { Log } from '../platform/logger';
+import { ChainAppender, type Head } from './chain/appender';
+import { latestCheckpoint, writeCheckpoint } from './chain/checkpoints';
+import type { DecodedEvent } from './formats/types';
+import type { NativeEvent } from './event';
+import { type Candidate, HEADS_PARTITION, type Source, eventKeyOf, recordIdOf } from './records';
+
+export interface AuditDeps {
+  store: Store;
+  table: string;
+  signer: Signer;
+  sink: LogSink;
+  clock: Clock;
+  log: Log;
+}
+
+/** Where a batch came from; every event in it is recorded with its source and producer. */
+export interface Origin {
+  source: Source;
+  stream: string;
+  producer: string;
+}
+
+export interface IngestItem<R> {
+  ref: R;
+  decoded: DecodedEvent;
+  /** The source's own id for the record, used to dedupe events that carry no id. */
+  sourceRef?: string;
+  /** The input as received, kept with a quarantined record. */
+  raw?: unknown;
+}
+
+export type IngestStatus = 'accepted' | 'duplicate' | 'rejected' | 'failed';
+
+export interface Outcome<R> {
+  ref: R;
+  status: IngestStatus;
+  id?: string;
+  field?: string;
+  reason?: string;
+}
+
+/** Quarantined payloads are kept up to this size; larger ones are cut with a marker. */
+const MAX_QUARANTINE_PAYLOAD = 32 * 1024;
+
+/**
+ * The audit log's write side: validate, dedupe, chain, index, and sign a checkpoint at the end
+ * of every batch. A record that cannot be accepted goes to quarantine with its reason; it
+ * never blocks or drops the rest of its batch.
+ */
+export class AuditLog {
+  readonly appender: ChainAppender;
+
+  constructor(private readonly deps: AuditDeps) {
+    this.appender = new ChainAppender(deps.store, deps.table, deps.clock);
+  }
+
+  async ingest<R>(origin: Origin, items: IngestItem<R>[]): Promise<Outcome<R>[]> {
+    const outcomes: Outcome<R>[] = [];
+    const candidates: Array<{ item: IngestItem<R>; candidate: Candidate }> = [];
+
+    for (const item of items) {
+      const { parsed } = item.decoded;
+      if (!parsed.ok) {
+        await this.quarantine(origin, item, parsed.problem.field, parsed.problem.reason);
+        outcomes.push({ ref: item.ref, status: 'rejected', ...parsed.problem });
+        continue;
+      }
+      candidates.push({ item, candidate: this.candidate(origin, item, parsed.value) });
+    }
+    if (candidates.length === 0) return outcomes;
+
+    const { status, head } = await this.appender.append(
+      origin.stream,
+      candidates.map((c) => c.candidate),
+    );
+    for (const { item, candidate } of candidates) {
+      outcomes.push({
+        ref: item.ref,
+        status: status.get(candidate.id) ?? 'failed',
+        id: candidate.id,
+      });
+    }
+    await this.checkpointQuietly(head);
+    return outcomes;
+  }
+
+  /** Signs every stream whose head moved since its last checkpoint; run every minute. */
+  async checkpointAll(): Promise<{ streams: number; signed: number }> {
+    let streams = 0;
+    let signed = 0;
+    for await (const item of this.deps.store.query(this.deps.table, {
+      index: 'gsi1',
+      partition: ['gsi1pk', HEADS_PARTITION],
+    })) {
+      streams += 1;
+      const stream = item.gsi1sk as string;
+      const head = await this.appender.rollForward(await this.appender.readHead(stream));
+      const last = await latestCheckpoint(this.deps.store, this.deps.table, stream);
+      if (last && last.seq === head.seq && last.headHash === head.hash) continue;
+      await writeCheckpoint(this.deps, head);
+      signed += 1;
+    }
+    return { streams, signed };
+  }
+
+  private candidate<R>(origin: Origin, item: IngestItem<R>, event: NativeEvent): Candidate {
+    const eventKey = eventKeyOf(event, origin.producer, item.sourceRef);
+    return {
+      id: recordIdOf(eventKey),
+      eventKey,
+      stream: origin.stream,
+      source: origin.source,
+      producer: origin.producer,
+      format: item.decoded.format,
+      event,
+    };
+  }
+
+  private async checkpointQuietly(head: Head): Promise<void> {
+    if (head.seq === 0 || head.pending) return;
+    try {
+      await writeCheckpoint(this.deps, head);
+    } catch (error) {
+      // The entries are stored and chained; the scheduled checkpoint will sign them.
+      this.deps.log.warn('checkpoint deferred', { stream: head.stream, error: error as Error });
+    }
+  }
+
+  private async quarantine<R>(origin: Origin, item: IngestItem<R>, field: string, reason: string) {
+    const payload = truncate(JSON.stringify(item.raw ?? null) ?? 'null');
+    const basis = `${origin.source}\n${origin.stream}\n${item.sourceRef ?? payload}\n${item.decoded.entry ?? ''}`;
+    const id = crypto.hash('sha256', basis, 'hex').slice(0, 32);
+    const at = this.deps.clock.now().toISOString();
+    // Keyed by content, so a poison message redelivered many times is quarantined once.
+    await this.deps.store.put(this.deps.table, {
+      pk: `Q#${id}`,
+      sk: 'Q',
+      gsi1pk: 'QUARANTINE',
+      gsi1sk: `${at}#${id}`,
+      id,
+      at,
+      source: origin.source,
+      stream: origin.stream,
+      producer: origin.producer,
+      sourceRef: item.sourceRef,
+      field,
+      reason,
+      payload,
+    });
+    this.deps.log.warn('record quarantined', { source: origin.source, field, reason });
+  }
+}
+
+function truncate(text: string): string {
+  if (text.length <= MAX_QUARANTINE_PAYLOAD) return text;
+  return `${text.slice(0, MAX_QUARANTINE_PAYLOAD)}…[truncated ${text.length - MAX_QUARANTINE_PAYLOAD} chars]`;
+}

@@ -1,0 +1,153 @@
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import type { Log } from '../logger';
+import { type AnyHttpEvent, type HttpRequest, toRequest } from './event';
+import {
+  HttpError,
+  forbidden,
+  invalidJson,
+  unauthorized,
+  unsupportedMediaType,
+  payloadTooLarge,
+} from './errors';
+
+export interface HttpResult {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface HttpOptions {
+  log: Log;
+  corsOrigins: string[];
+  /** Roles allowed to call; omitted means the route is public. */
+  roles?: string[];
+  /** Content types whose bodies are parsed as JSON; other bodies are refused with 415. */
+  jsonTypes?: RegExp;
+  /** Body size limit in bytes after base64 decoding. */
+  maxBodyBytes?: number;
+}
+
+type Business = (request: HttpRequest, context: Context) => Promise<HttpResult>;
+type Handler = (event: AnyHttpEvent, context: Context) => Promise<APIGatewayProxyResultV2>;
+
+const JSON_TYPES = /^application\/([a-z.+-]+\+)?json$/;
+/** API Gateway's payload limit is 10 MB; Lambda's synchronous invoke limit is 6 MB. */
+const DEFAULT_MAX_BODY = 6 * 1024 * 1024;
+
+/**
+ * Every HTTP route goes through this one middleware, so its order lives in one place:
+ * normalise the event, check the caller, parse the body; on the way out, shape the response
+ * or the error, then add CORS headers to whichever it is.
+ */
+export function httpHandler(
+  business: Business,
+  options: HttpOptions | (() => HttpOptions),
+): Handler {
+  // Options may be computed on first use, so importing a handler builds no runtime.
+  let resolved: HttpOptions | undefined;
+  const get = () => (resolved ??= typeof options === 'function' ? options() : options);
+  const wrapped = middy<HttpRequest, HttpResult>().use(pipeline(get)).handler(business);
+  return wrapped as unknown as Handler;
+}
+
+type Internal = {
+  origin?: string;
+  requestId?: string;
+};
+
+function pipeline(
+  get: () => HttpOptions,
+): MiddlewareObj<unknown, unknown, Error, Context, Internal> {
+  return {
+    before: (request) => {
+      const options = get();
+      const http = toRequest(request.event as AnyHttpEvent);
+      request.internal.origin = http.headers.origin;
+      request.internal.requestId = http.requestId;
+      checkCaller(http, options.roles);
+      http.body = parseBody(http, options);
+      request.event = http;
+    },
+    after: (request) => {
+      const options = get();
+      const result = request.response as HttpResult;
+      request.response = withCors(toResponse(result), request.internal.origin, options);
+    },
+    onError: (request) => {
+      const options = get();
+      const response = errorResponse(request.error, request.internal.requestId ?? '', options.log);
+      request.response = withCors(response, request.internal.origin, options);
+    },
+  };
+}
+
+function checkCaller(http: HttpRequest, roles?: string[]): void {
+  if (!roles) return;
+  if (!http.principal) throw unauthorized('send an API key in the x-api-key header');
+  if (!roles.includes(http.principal.role)) {
+    throw forbidden(`this route needs one of the roles: ${roles.join(', ')}`);
+  }
+}
+
+function parseBody(http: HttpRequest, options: HttpOptions): unknown {
+  const raw = http.rawBody;
+  const type = (http.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  const hasBody = raw !== undefined && raw.length > 0;
+  const isJson = (options.jsonTypes ?? JSON_TYPES).test(type);
+
+  // Bodiless requests (GET, and DELETE as react-admin sends it) pass whatever their type.
+  if (!hasBody && !isJson) return undefined;
+  if (Buffer.byteLength(raw ?? '') > (options.maxBodyBytes ?? DEFAULT_MAX_BODY)) {
+    throw payloadTooLarge('the body is larger than this route accepts');
+  }
+  if (!isJson) {
+    throw unsupportedMediaType('send the body as application/json');
+  }
+  if (!hasBody || raw.trim() === '""' || raw.trim() === '') {
+    throw invalidJson('the body is empty; send a JSON document');
+  }
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw invalidJson('the body is not valid JSON');
+  }
+}
+
+function toResponse(result: HttpResult): APIGatewayProxyResultV2 {
+  return {
+    statusCode: result.status,
+    headers: { 'content-type': 'application/json', ...result.headers },
+    body: result.body === undefined ? '' : JSON.stringify(result.body),
+  };
+}
+
+function errorResponse(error: unknown, requestId: string, log: Log): APIGatewayProxyResultV2 {
+  if (error instanceof HttpError && error.status < 500) {
+    const body = { error: error.code, field: error.field, reason: error.reason, requestId };
+    return toResponse({ status: error.status, body, headers: error.headers });
+  }
+  // The detail goes to the log only; the caller gets a generic body and the request id.
+  log.error('request failed', { requestId, error: error as Error });
+  return toResponse({ status: 500, body: { error: 'internal_error', requestId } });
+}
+
+function withCors(
+  response: APIGatewayProxyResultV2,
+  origin: unknown,
+  options: HttpOptions,
+): APIGatewayProxyResultV2 {
+  if (typeof response !== 'object' || typeof origin !== 'string') return response;
+  const allowed = options.corsOrigins.includes(origin) || options.corsOrigins.includes('*');
+  if (!allowed) return response;
+  return {
+    ...response,
+    headers: {
+      ...response.headers,
+      'access-control-allow-origin': origin,
+      'access-control-expose-headers': 'Content-Range',
+      'access-control-allow-credentials': 'true',
+      vary: 'Origin',
+    },
+  };
+}
