@@ -73,6 +73,7 @@ export async function verifyStream(
   let beforeRunning = GENESIS_HASH;
   let lastSeq = 0;
   let skipLink = false;
+  let lastMatched = 0;
 
   const iterator = entries[Symbol.asyncIterator]();
   let next = await iterator.next();
@@ -126,13 +127,18 @@ export async function verifyStream(
     lastSeq = entry.seq;
     frontier.append(entry.hash);
     for (const checkpoint of bySeq.get(entry.seq) ?? []) {
-      if (checkpoint.headHash !== running || checkpoint.merkleRoot !== frontier.root()) {
-        report({
-          ...named,
-          kind: 'checkpoint-mismatch',
-          detail: `entries up to ${entry.seq} differ from the checkpoint signed at ${checkpoint.at}`,
-        });
+      if (checkpoint.headHash === running && checkpoint.merkleRoot === frontier.root()) {
+        lastMatched = entry.seq;
+        continue;
       }
+      // Already explained by a problem found since the last matching checkpoint.
+      if (problems.some((p) => p.seq > lastMatched)) continue;
+      // Otherwise a consistent rewrite: some entry after the last matching checkpoint changed.
+      report({
+        seq: lastMatched + 1,
+        kind: 'checkpoint-mismatch',
+        detail: `entries ${lastMatched + 1}..${entry.seq} differ from the checkpoint signed at ${checkpoint.at}`,
+      });
     }
   }
 

@@ -24,6 +24,10 @@ export interface PlatformOptions {
   /** Fire the schedules of serverless.yml; tests usually invoke them by hand instead. */
   schedules?: boolean;
   corsOrigins?: string;
+  /** Use this DynamoDB-compatible server instead of starting the embedded one. */
+  dynamoEndpoint?: string;
+  /** Local name of the audit table (tests give each platform its own). */
+  auditTable?: string;
   log?: Log;
 }
 
@@ -49,13 +53,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const definition = loadDefinition(options.root);
   fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
 
-  const dynamo = await startEmbeddedDynamo({
-    path: options.inMemory ? undefined : path.join(options.dataDir, 'dynamo'),
-  });
+  const dynamo = options.dynamoEndpoint
+    ? { endpoint: options.dynamoEndpoint, stop: async () => undefined }
+    : await startEmbeddedDynamo({
+        path: options.inMemory ? undefined : path.join(options.dataDir, 'dynamo'),
+      });
   process.env.VIGIL_ADAPTERS = 'local';
   process.env.VIGIL_DYNAMODB_ENDPOINT = dynamo.endpoint;
   process.env.VIGIL_DATA_DIR = options.dataDir;
   if (options.corsOrigins !== undefined) process.env.VIGIL_CORS_ORIGINS = options.corsOrigins;
+  if (options.auditTable !== undefined) process.env.VIGIL_AUDIT_TABLE = options.auditTable;
   const config = readConfig();
   setRuntime(buildRuntime(config, log));
 

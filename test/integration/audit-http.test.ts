@@ -1,0 +1,224 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT, call, nativeEvent, startTestPlatform, type TestPlatform } from '../support/platform';
+
+const fixture = (name: string) =>
+  JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/fhir-auditevent', name), 'utf8'));
+
+describe('audit ingest over HTTP', () => {
+  let t: TestPlatform;
+  let base: string;
+
+  beforeAll(async () => {
+    t = await startTestPlatform();
+    base = t.platform.httpUrl;
+  });
+  afterAll(() => t.stop());
+
+  it('reports health with the version and every adapter', async () => {
+    const res = await call(base, 'GET', '/health');
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({
+      status: 'ok',
+      mode: 'local',
+      adapters: { store: 'ok', keys: 'ok' },
+    });
+    expect(res.json.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('refuses ingest without an API key and with an unknown one', async () => {
+    expect((await call(base, 'POST', '/v1/audit/events', { body: [nativeEvent()] })).status).toBe(
+      401,
+    );
+    const forged = await call(base, 'POST', '/v1/audit/events', {
+      key: 'vgl_forged',
+      body: [nativeEvent()],
+    });
+    expect(forged.status).toBe(403);
+  });
+
+  it('accepts native events and answers 202 with a result per event', async () => {
+    const res = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: [nativeEvent({ id: 'evt-1' }), nativeEvent({ id: 'evt-2', action: 'export' })],
+    });
+    expect(res.status).toBe(202);
+    expect(res.json).toMatchObject({ accepted: 2, duplicate: 0, rejected: 0, failed: 0 });
+    expect(res.json.results.map((r: { index: number }) => r.index)).toEqual([0, 1]);
+  });
+
+  it('never stores a redelivered event twice', async () => {
+    const body = [nativeEvent({ id: 'evt-redelivered' })];
+    const first = await call(base, 'POST', '/v1/audit/events', { key: t.producerKey, body });
+    const again = await call(base, 'POST', '/v1/audit/events', { key: t.producerKey, body });
+    expect(first.json.accepted).toBe(1);
+    expect(again.json).toMatchObject({ accepted: 0, duplicate: 1 });
+    expect(again.json.results[0].id).toBe(first.json.results[0].id);
+  });
+
+  it('dedupes events without an id by their canonical content', async () => {
+    const event = nativeEvent({ resourceId: 'obs-no-id' });
+    const reordered = Object.fromEntries(Object.entries(event).reverse());
+    const first = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: [event],
+    });
+    const again = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: [reordered],
+    });
+    expect(first.json.accepted).toBe(1);
+    expect(again.json.duplicate).toBe(1);
+  });
+
+  it('rejects a bad event naming its field, quarantines it, and keeps the rest of the batch', async () => {
+    const res = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: [
+        nativeEvent({ id: 'good-1' }),
+        nativeEvent({ id: 'bad-1', userRole: undefined, usrRole: 'x' }),
+      ],
+    });
+    expect(res.status).toBe(202);
+    expect(res.json.results[0].status).toBe('accepted');
+    expect(res.json.results[1]).toMatchObject({
+      status: 'rejected',
+      field: 'usrRole',
+      reason: 'is not a known key',
+    });
+
+    const quarantine = await call(base, 'GET', '/v1/audit/quarantine', { key: t.readerKey });
+    expect(quarantine.status).toBe(200);
+    expect(quarantine.json).toEqual(
+      expect.arrayContaining([expect.objectContaining({ field: 'usrRole', source: 'http' })]),
+    );
+  });
+
+  it('accepts a FHIR R4 AuditEvent and a Bundle', async () => {
+    const single = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: fixture('ihe-balp-read-server-patient.json'),
+      headers: { 'content-type': 'application/fhir+json' },
+    });
+    expect(single.status).toBe(202);
+    expect(single.json.accepted + single.json.duplicate).toBe(1);
+
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [fixture('r4-spec-rest-vread.json'), fixture('r4-spec-search.json')].map(
+        (resource) => ({ resource }),
+      ),
+    };
+    const res = await call(base, 'POST', '/v1/audit/events', { key: t.producerKey, body: bundle });
+    expect(res.status).toBe(202);
+    expect(res.json.accepted).toBe(2);
+  });
+
+  it('answers bad JSON with 400 invalid_json and keeps CORS headers on the error', async () => {
+    const res = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: '{"userId":',
+      headers: { origin: 'https://console.example.test' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toBe('invalid_json');
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://console.example.test');
+  });
+
+  it('lists events in simple-rest style with an inclusive Content-Range', async () => {
+    for (let i = 0; i < 12; i += 1) {
+      await call(base, 'POST', '/v1/audit/events', {
+        key: t.producerKey,
+        body: [
+          nativeEvent({
+            id: `list-${i}`,
+            patientId: 'p-list',
+            timestamp: `2026-10-0${(i % 9) + 1}T10:00:00Z`,
+          }),
+        ],
+      });
+    }
+    const filter = encodeURIComponent(JSON.stringify({ patientId: 'p-list' }));
+    const res = await call(
+      base,
+      'GET',
+      `/v1/audit-events?filter=${filter}&range=[10,19]&sort=["timestamp","ASC"]`,
+      {
+        key: t.readerKey,
+        headers: { origin: 'https://console.example.test' },
+      },
+    );
+    expect(res.status).toBe(200);
+    expect(res.json).toHaveLength(2);
+    expect(res.headers.get('content-range')).toBe('audit-events 10-11/12');
+    expect(res.headers.get('access-control-expose-headers')).toBe('Content-Range');
+
+    const ids = [res.json[0].id, res.json[1].id];
+    const many = await call(
+      base,
+      'GET',
+      `/v1/audit-events?filter=${encodeURIComponent(JSON.stringify({ id: ids }))}`,
+      {
+        key: t.readerKey,
+      },
+    );
+    expect(many.json.map((r: { id: string }) => r.id).sort()).toEqual([...ids].sort());
+
+    const one = await call(base, 'GET', `/v1/audit-events/${ids[0]}`, { key: t.readerKey });
+    expect(one.json).toMatchObject({
+      id: ids[0],
+      patientId: 'p-list',
+      producer: 'test-producer',
+      source: 'http',
+    });
+  });
+
+  it('refuses a malformed list query with 400, never 500', async () => {
+    for (const query of ['filter={"id":', 'sort=["nope","ASC"]', 'range=[5,1]']) {
+      const res = await call(base, 'GET', `/v1/audit-events?${query}`, { key: t.readerKey });
+      expect(res.status).toBe(400);
+      expect(res.json.field).toBeDefined();
+    }
+  });
+
+  it('keeps query routes for reader keys only', async () => {
+    const res = await call(base, 'GET', '/v1/audit-events', { key: t.producerKey });
+    expect(res.status).toBe(403);
+  });
+
+  it('reports who accessed a patient record, when and why', async () => {
+    await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: [
+        nativeEvent({
+          id: 'acc-1',
+          patientId: 'p-report',
+          userId: 'nurse-joy',
+          purposeOfUse: 'TREAT',
+        }),
+      ],
+    });
+    const res = await call(base, 'GET', '/v1/patients/p-report/access-report', {
+      key: t.readerKey,
+    });
+    expect(res.status).toBe(200);
+    expect(res.json.total).toBe(1);
+    expect(res.json.accesses[0]).toMatchObject({
+      who: { userId: 'nurse-joy' },
+      why: { purposeOfUse: 'TREAT' },
+      what: { action: 'view' },
+    });
+  });
+
+  it('audits its own API calls into the same log, and the whole log verifies', async () => {
+    const res = await call(base, 'GET', '/v1/audit/verify', { key: t.readerKey });
+    expect(res.status).toBe(200);
+    expect(res.json.ok).toBe(true);
+    const api = res.json.streams.find((s: { stream: string }) => s.stream === 'vigil-api');
+    expect(api.entries).toBeGreaterThan(0);
+    expect(
+      res.json.streams.find((s: { stream: string }) => s.stream === 'http-test-producer').entries,
+    ).toBeGreaterThan(10);
+  });
+});
