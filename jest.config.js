@@ -11,6 +11,7 @@ module.exports = {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      testTimeout: 60_000,
     },
   ],
 };

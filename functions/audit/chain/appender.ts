@@ -12,7 +12,9 @@ import { canonicalize } from './canonical';
 import { GENESIS_HASH, MerkleFrontier, linkHash } from './hashes';
 
 /** Bytes of entries committed in one head write; the head item must stay under 400 KB. */
-export const MAX_PENDING_BYTES = 300 * 1024;
+export const MAX_PENDING_BYTES = 256 * 1024;
+/** Entries per commit: bounds the batch writes that follow each head update. */
+export const MAX_CHUNK_ENTRIES = 1000;
 /** Lost races are retried this often before the batch is reported as failed. */
 const MAX_RACE_RETRIES = 50;
 
@@ -23,6 +25,13 @@ export interface Head {
   peaks: string[];
   pending?: string;
   pendingId?: string;
+}
+
+/** What a head carries between its commit and the writing of its entries. */
+interface PendingBatch {
+  prev: { seq: number; hash: string; peaks: string[] };
+  receivedAt: string;
+  candidates: Candidate[];
 }
 
 export type AppendStatus = 'accepted' | 'duplicate' | 'failed';
@@ -81,7 +90,8 @@ export class ChainAppender {
   /** Writes entries a crashed writer committed but did not store, then clears the marker. */
   async rollForward(head: Head): Promise<Head> {
     if (!head.pending || !head.pendingId) return head;
-    const items = JSON.parse(head.pending) as Item[];
+    const { prev, receivedAt, candidates } = JSON.parse(head.pending) as PendingBatch;
+    const { items } = this.link({ ...prev, stream: head.stream }, candidates, receivedAt);
     const { unprocessed } = await this.store.batchPut(this.table, items);
     if (unprocessed.length > 0) throw new Error('committed entries could not be written yet');
     try {
@@ -114,7 +124,7 @@ export class ChainAppender {
       const fresh = await this.withoutDuplicates(candidates, status);
       if (fresh.length === 0) return head;
 
-      const { next, items } = this.link(head, fresh);
+      const { next, items } = this.link(head, fresh, this.clock.now().toISOString());
       try {
         await this.commit(head, next, items);
       } catch (error) {
@@ -153,8 +163,12 @@ export class ChainAppender {
     return fresh;
   }
 
-  private link(head: Head, candidates: Candidate[]): { next: Head; items: Item[] } {
-    const receivedAt = this.clock.now().toISOString();
+  /** Entries are a pure function of the previous head, the candidates and the arrival time. */
+  private link(
+    head: Head,
+    candidates: Candidate[],
+    receivedAt: string,
+  ): { next: Head; items: Item[] } {
     const frontier = MerkleFrontier.restore(head.peaks, head.seq);
     let { seq, hash } = head;
     const items: Item[] = [];
@@ -172,7 +186,12 @@ export class ChainAppender {
       seq,
       hash,
       peaks: frontier.snapshot(),
-      pending: JSON.stringify(items),
+      // The batch, not the entries: a third of the size, and enough to rebuild them exactly.
+      pending: JSON.stringify({
+        prev: { seq: head.seq, hash: head.hash, peaks: head.peaks },
+        receivedAt,
+        candidates,
+      } satisfies PendingBatch),
       pendingId: crypto.randomUUID(),
     };
     return { next, items };
@@ -209,9 +228,9 @@ function chunkBySize(candidates: Candidate[]): Candidate[][] {
   let current: Candidate[] = [];
   let bytes = 0;
   for (const candidate of candidates) {
-    // Entry items are roughly three times the event: body, index keys and JSON quoting.
-    const size = 3 * JSON.stringify(candidate).length + 512;
-    if (current.length > 0 && bytes + size > MAX_PENDING_BYTES) {
+    const size = JSON.stringify(candidate).length + 16;
+    const full = bytes + size > MAX_PENDING_BYTES || current.length >= MAX_CHUNK_ENTRIES;
+    if (current.length > 0 && full) {
       chunks.push(current);
       current = [];
       bytes = 0;

@@ -52,8 +52,8 @@ export function patientOf(audit: Json): string | undefined {
   const entities = asList(audit.entity);
   const byRole = entities.find(isPatientEntity);
   if (byRole) return idOf(byRole);
-  const byReference = entities.find((e) => parseReference(whatOf(e).reference)?.type === 'Patient');
-  return byReference && parseReference(whatOf(byReference).reference)?.id;
+  const references = entities.map((entity) => parseReference(whatOf(entity).reference));
+  return references.find((reference) => reference?.type === 'Patient')?.id;
 }
 
 export function sessionOf(audit: Json): string | undefined {
@@ -127,7 +127,9 @@ function whatOf(entity: Json): Json {
 function idOf(entity: Json): string | undefined {
   const what = whatOf(entity);
   return (
-    parseReference(what.reference)?.id ?? textAt(what, 'identifier', 'value') ?? asText(what.reference)
+    parseReference(what.reference)?.id ??
+    textAt(what, 'identifier', 'value') ??
+    asText(what.reference)
   );
 }
 
@@ -135,13 +137,14 @@ function idOf(entity: Json): string | undefined {
 function labelOf(entity: Json): string {
   if (isPatientEntity(entity)) return 'Patient';
   const type = asRecord(entity.type);
-  if (type?.system === SYSTEM.resourceTypes && asText(type.code)) return String(type.code);
-  if (type?.system === SYSTEM.vigilResourceType && asText(type.display)) return String(type.display);
+  const fhirType = type?.system === SYSTEM.resourceTypes ? asText(type.code) : undefined;
+  const vigilType = type?.system === SYSTEM.vigilResourceType ? asText(type.display) : undefined;
   const identifierType = asRecord(whatOf(entity).identifier)?.type;
-  const role = asRecord(entity.role);
   return (
+    fhirType ??
+    vigilType ??
     displayOf(identifierType) ??
-    asText(role?.display) ??
+    asText(asRecord(entity.role)?.display) ??
     asText(type?.display) ??
     'Object'
   );

@@ -19,7 +19,9 @@ export function versionOf(resource: Json): FhirVersion {
   const dstu2 = 'event' in resource || 'participant' in resource || 'object' in resource;
   if (dstu2) return 'fhir-dstu2';
 
-  const stu3Agent = asList(resource.agent).some((agent) => 'userId' in agent || 'reference' in agent);
+  const stu3Agent = asList(resource.agent).some(
+    (agent) => 'userId' in agent || 'reference' in agent,
+  );
   const stu3Entity = asList(resource.entity).some(
     (entity) => 'reference' in entity || 'identifier' in entity,
   );

@@ -19,6 +19,7 @@ export const SYSTEM = {
   vigilProducer: 'urn:vigil:fhir:producer',
 } as const;
 
+/** Extensions toFhir adds so an exported AuditEvent can be traced to its Vigil record. */
 export const EXTENSION = {
   eventKey: 'urn:vigil:fhir:event-key',
   producer: 'urn:vigil:fhir:producer',

@@ -29,14 +29,14 @@ const OUTCOME_CODES = { success: '0', failure: '4' } as const;
 /** A detail needs a value; the field name is the type, and this says what happened to it. */
 const FIELD_ACCESSED = 'accessed';
 
-const REST_ACTIONS: Record<Exclude<AuditAction, 'export'>, [action: string, interaction: string]> =
-  {
-    view: ['R', 'read'],
-    create: ['C', 'create'],
-    update: ['U', 'update'],
-    delete: ['D', 'delete'],
-    execute: ['E', 'operation'],
-  };
+type RestAction = Exclude<AuditAction, 'export'>;
+const REST_ACTIONS: Record<RestAction, [action: string, interaction: string]> = {
+  view: ['R', 'read'],
+  create: ['C', 'create'],
+  update: ['U', 'update'],
+  delete: ['D', 'delete'],
+  execute: ['E', 'operation'],
+};
 
 export function toFhir(event: NativeEvent, meta: FhirMeta): Record<string, unknown> {
   return compact({
@@ -144,7 +144,11 @@ function resourceEntity(event: NativeEvent): Json {
     type: referable
       ? { system: SYSTEM.entityType, code: '2', display: 'System Object' }
       : { system: SYSTEM.vigilResourceType, display: resourceType },
-    role: { system: SYSTEM.objectRole, code: OBJECT_ROLE.domainResource, display: 'Domain Resource' },
+    role: {
+      system: SYSTEM.objectRole,
+      code: OBJECT_ROLE.domainResource,
+      display: 'Domain Resource',
+    },
     detail: fields && fields.length > 0 ? fields : undefined,
   });
 }

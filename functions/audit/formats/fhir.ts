@@ -2,7 +2,8 @@
  * FHIR AuditEvent to native event. R4 is the reference shape: STU3 and DSTU2 resources are first
  * rewritten into it (fhir-legacy.ts) and ATNA messages arrive already rewritten (atna.ts). The
  * mapped object then goes through parseNativeEvent, so every format meets the same validation.
- * The rules, first match wins, prefer mapping over rejecting:
+ * The rules below take the first match; where a field is missing, a fallback is preferred to a
+ * rejection.
  *
  * native          R4 AuditEvent
  * userId          the acting agent (requestor=true, else a humanuser, else the first with an
@@ -44,9 +45,9 @@ import {
   asList,
   asRecord,
   asText,
-  displayOf,
   codingsOf,
   compact,
+  displayOf,
   textAt,
   type Json,
 } from './fhir-values';
@@ -213,10 +214,11 @@ function reasonOf(audit: Json): string | undefined {
 function applicationOf(source: Json | undefined): string | undefined {
   const observer = asRecord(source?.observer);
   const identifier = asRecord(observer?.identifier);
-  const ownIdentifier = identifier?.system !== SYSTEM.vigilProducer;
+  // toFhir names the relaying producer here when the event had no application of its own.
+  const relayedBy = identifier?.system === SYSTEM.vigilProducer;
   return (
     asText(observer?.display) ??
-    (ownIdentifier ? asText(identifier?.value) : undefined) ??
+    (relayedBy ? undefined : asText(identifier?.value)) ??
     asText(source?.site) ??
     asText(observer?.reference)
   );

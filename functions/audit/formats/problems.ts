@@ -1,7 +1,8 @@
 import type { FieldProblem, NativeEvent, Parsed } from '../event';
 import type { EventFormat } from './types';
 
-type SourceFormat = Exclude<EventFormat, 'native'>;
+/** The formats decoded here; native events are validated where they arrive. */
+export type SourceFormat = Exclude<EventFormat, 'native'>;
 type FieldNames = Partial<Record<keyof NativeEvent, string>>;
 
 /**
@@ -86,5 +87,3 @@ export function renamed(problem: FieldProblem, format: SourceFormat): FieldProbl
 export function failure(field: string, reason: string): Parsed<NativeEvent> {
   return { ok: false, problem: { field, reason } };
 }
-
-export type { SourceFormat };

@@ -42,7 +42,10 @@ export function fromXml(text: string): DecodedEvent[] {
   return [{ parsed: failure(DOCUMENT, reason), format }];
 }
 
-/** The root element and its name, or why there is none. Parser messages may quote content. */
+/**
+ * The root element and its name, or why there is none. The parser's own messages can quote the
+ * document, so only their code and line are passed on.
+ */
 function parseDocument(text: string): [string, XmlElement] | string {
   const valid = XMLValidator.validate(text);
   if (valid !== true) return `is not well-formed XML (${valid.err.code} at line ${valid.err.line})`;

@@ -36,7 +36,8 @@ function withTimestamp(message: string, timestamp: number): string {
   if (!trimmed.startsWith('{')) return message;
   try {
     const value = JSON.parse(trimmed) as Record<string, unknown>;
-    if (value.resourceType !== undefined || value.timestamp !== undefined) return message;
+    const fhir = value.resourceType === 'AuditEvent' || value.resourceType === 'Bundle';
+    if (fhir || value.timestamp !== undefined) return message;
     return JSON.stringify({ ...value, timestamp: new Date(timestamp).toISOString() });
   } catch {
     return message;

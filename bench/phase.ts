@@ -1,0 +1,240 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { AuditLog } from '../functions/audit/service';
+import { canonicalize } from '../functions/audit/chain/canonical';
+import { MerkleFrontier, linkHash, GENESIS_HASH } from '../functions/audit/chain/hashes';
+import { checkpointMessage, type CheckpointBody } from '../functions/audit/chain/checkpoints';
+import { verifyExport, EXPORT_TYPE } from '../functions/audit/export';
+import { entryItem, recordIdOf, type EntryBody } from '../functions/audit/records';
+import { LocalSigner, generateSigningKeyPair } from '../functions/platform/keys/kms';
+import { FileLogSink } from '../functions/platform/logsink/file';
+import { silentLog } from '../functions/platform/logger';
+import { systemClock } from '../functions/platform/ports';
+import { DynamoStore } from '../functions/platform/store/dynamo';
+import { loadDefinition } from '../functions/platform/local/definition';
+import { startEmbeddedDynamo } from '../functions/platform/local/embedded-dynamo';
+import { ensureTables } from '../functions/platform/local/tables';
+
+/**
+ * One benchmark phase in its own process, so its peak RSS is its own. Prints one JSON line.
+ * Phases: raw-write N, ingest N, raw-hash FILE, verify FILE, make-export N FILE.
+ */
+const BATCH = 500;
+
+function event(i: number) {
+  return {
+    id: `bench-${i}`,
+    userId: `user-${i % 300}`,
+    userRole: 'nurse',
+    action: 'view' as const,
+    resourceType: 'Observation',
+    resourceId: `obs-${i}`,
+    patientId: `p-${i % 5000}`,
+    fieldsAccessed: ['valueQuantity', 'effectiveDateTime'],
+    ipAddress: '10.0.0.7',
+    userAgent: 'EHR/5.2',
+    timestamp: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString(),
+    sessionId: `s-${i % 1000}`,
+    purposeOfUse: 'TREAT',
+    application: 'ehr',
+    outcome: 'success' as const,
+  };
+}
+
+function progress(label: string, done: number, total: number) {
+  if (done % 5000 === 0 || done === total) process.stderr.write(`  ${label} ${done}/${total}\r`);
+}
+
+async function withStore<T>(work: (store: DynamoStore, table: string) => Promise<T>): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-bench-'));
+  const dynamo = await startEmbeddedDynamo({ path: dir });
+  const client = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
+  });
+  await ensureTables(client, loadDefinition(path.resolve(__dirname, '..')).tables, {
+    AuditTable: 'bench',
+  });
+  const store = new DynamoStore(
+    DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }),
+  );
+  try {
+    return await work(store, 'bench');
+  } finally {
+    client.destroy();
+    await dynamo.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function rawWrite(n: number) {
+  return withStore(async (store, table) => {
+    const started = performance.now();
+    let prev = GENESIS_HASH;
+    for (let i = 0; i < n; i += BATCH) {
+      const items = [];
+      for (let j = i; j < Math.min(n, i + BATCH); j += 1) {
+        const body: EntryBody = {
+          id: recordIdOf(`k${j}`),
+          eventKey: `k${j}`,
+          stream: 'raw',
+          seq: j + 1,
+          source: 'cli',
+          producer: 'bench',
+          format: 'native',
+          receivedAt: new Date().toISOString(),
+          event: event(j),
+        };
+        const canonical = canonicalize(body);
+        items.push(entryItem(body, canonical, prev, prev));
+      }
+      await store.batchPut(table, items);
+      progress('raw BatchWriteItem', Math.min(n, i + BATCH), n);
+    }
+    return { perSecond: n / ((performance.now() - started) / 1000) };
+  });
+}
+
+async function ingest(n: number) {
+  return withStore(async (store, table) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-bench-sink-'));
+    const signer = new LocalSigner({ keyId: 'bench', ...generateSigningKeyPair() });
+    const log = new AuditLog({
+      store,
+      table,
+      signer,
+      sink: new FileLogSink(dir),
+      clock: systemClock,
+      log: silentLog,
+    });
+    const started = performance.now();
+    for (let i = 0; i < n; i += BATCH) {
+      const items = [];
+      for (let j = i; j < Math.min(n, i + BATCH); j += 1) {
+        items.push({
+          ref: j,
+          decoded: { format: 'native' as const, parsed: { ok: true as const, value: event(j) } },
+        });
+      }
+      await log.ingest({ source: 'cli', stream: 'bench', producer: 'bench' }, items);
+      progress('ingest', Math.min(n, i + BATCH), n);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { perSecond: n / ((performance.now() - started) / 1000) };
+  });
+}
+
+/** Writes a verifiable export of n entries directly, without a store. */
+async function makeExport(n: number, file: string) {
+  const pair = generateSigningKeyPair();
+  const signer = new LocalSigner({ keyId: 'bench', ...pair });
+  const out = fs.createWriteStream(file);
+  const write = (line: string) =>
+    out.write(`${line}\n`) ? undefined : new Promise<void>((r) => out.once('drain', () => r()));
+  await write(
+    JSON.stringify({
+      type: EXPORT_TYPE,
+      version: 1,
+      exportedAt: new Date().toISOString(),
+      filtered: false,
+    }),
+  );
+  const lines: string[] = [];
+  const frontier = new MerkleFrontier();
+  let prev = GENESIS_HASH;
+  for (let i = 0; i < n; i += 1) {
+    const body: EntryBody = {
+      id: recordIdOf(`k${i}`),
+      eventKey: `k${i}`,
+      stream: 'bench',
+      seq: i + 1,
+      source: 'cli',
+      producer: 'bench',
+      format: 'native',
+      receivedAt: '2026-12-01T00:00:00.000Z',
+      event: event(i),
+    };
+    const canonical = canonicalize(body);
+    const hash = linkHash(prev, canonical);
+    frontier.append(hash);
+    const meta = JSON.stringify({
+      type: 'entry',
+      stream: 'bench',
+      seq: i + 1,
+      id: body.id,
+      hash,
+      prevHash: prev,
+    });
+    lines.push(`${meta.slice(0, -1)},"record":${canonical}}`);
+    prev = hash;
+  }
+  const cp: CheckpointBody = {
+    stream: 'bench',
+    seq: n,
+    headHash: prev,
+    merkleRoot: frontier.root(),
+    at: new Date().toISOString(),
+    keyId: 'bench',
+  };
+  const signature = (await signer.sign(checkpointMessage(cp))).toString('base64');
+  await write(JSON.stringify({ type: 'checkpoint', ...cp, signature }));
+  await write(JSON.stringify({ type: 'head', stream: 'bench', seq: n }));
+  for (const line of lines) await write(line);
+  await new Promise<void>((r) => out.end(() => r()));
+  fs.writeFileSync(`${file}.pub.pem`, pair.publicKeyPem);
+  return { entries: n, bytes: fs.statSync(file).size };
+}
+
+async function rawHash(file: string) {
+  const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+  const started = performance.now();
+  let n = 0;
+  for await (const line of lines) {
+    const mark = line.indexOf(',"record":');
+    if (mark < 0) continue;
+    crypto.hash('sha256', line.slice(mark + 10, -1));
+    n += 1;
+  }
+  return { perSecond: n / ((performance.now() - started) / 1000), entries: n };
+}
+
+async function verify(file: string) {
+  const key = fs.readFileSync(`${file}.pub.pem`, 'utf8');
+  const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+  const started = performance.now();
+  const report = await verifyExport(lines, key);
+  if (!report.ok) throw new Error('benchmark export did not verify');
+  return {
+    perSecond: report.entries / ((performance.now() - started) / 1000),
+    entries: report.entries,
+  };
+}
+
+async function main() {
+  const [phase, arg, file] = process.argv.slice(2);
+  const n = Number(arg);
+  const result =
+    phase === 'raw-write'
+      ? await rawWrite(n)
+      : phase === 'ingest'
+        ? await ingest(n)
+        : phase === 'make-export'
+          ? await makeExport(n, file as string)
+          : phase === 'raw-hash'
+            ? await rawHash(arg as string)
+            : phase === 'verify'
+              ? await verify(arg as string)
+              : undefined;
+  if (!result) throw new Error(`unknown phase ${phase}`);
+  process.stdout.write(
+    `${JSON.stringify({ ...result, peakRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+  );
+}
+
+void main();
