@@ -217,7 +217,8 @@ describe('unprocessed batch items', () => {
       new DynamoDBClient({
         endpoint: t.platform.dynamoEndpoint,
         region: 'us-east-1',
-        credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
+        // DynamoDB Local keeps one database per access key: use the platform's.
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
       }),
     );
     const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
