@@ -1,7 +1,7 @@
 import type { Item, LogSink, Signer, Store } from '../platform/ports';
 import { type Checkpoint, readCheckpoints } from './chain/checkpoints';
 import { type StreamReport, type VerifiableEntry, verifyStream } from './chain/verifier';
-import { HEADS_PARTITION } from './records';
+import { headKey, listStreams } from './records';
 import { type AuditRecordView, toView } from './query';
 import { summarize, type VerifyReport } from './verify';
 
@@ -34,12 +34,9 @@ export async function* exportLines(
   for (const list of checkpoints.values()) {
     for (const checkpoint of list) yield JSON.stringify({ type: 'checkpoint', ...checkpoint });
   }
-  for await (const head of sources.store.query(sources.table, {
-    index: 'gsi1',
-    partition: ['gsi1pk', HEADS_PARTITION],
-  })) {
-    const stream = String(head.gsi1sk);
-    yield JSON.stringify({ type: 'head', stream, seq: head.seq });
+  for await (const stream of listStreams(sources.store, sources.table)) {
+    const head = await sources.store.get(sources.table, headKey(stream), true);
+    yield JSON.stringify({ type: 'head', stream, seq: Number(head?.seq ?? 0) });
     for await (const item of sources.store.query(sources.table, {
       index: 'gsi1',
       partition: ['gsi1pk', `S#${stream}`],

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { NativeEvent } from './event';
 import { canonicalize } from './chain/canonical';
-import type { Item } from '../platform/ports';
+import type { Item, Store } from '../platform/ports';
 
 /** Where an event came in. */
 export type Source = 'http' | 'sqs' | 'kinesis' | 'logs' | 'cli' | 'api';
@@ -39,6 +39,26 @@ export const padSeq = (seq: number): string => String(seq).padStart(SEQ_WIDTH, '
 export const entryKey = (id: string) => ({ pk: `E#${id}`, sk: 'E' });
 export const headKey = (stream: string) => ({ pk: `H#${stream}`, sk: 'H' });
 export const HEADS_PARTITION = 'HEADS';
+/**
+ * The registry of streams: one small item per stream, indexed under HEADS. The head itself
+ * stays out of every index, since it carries the batch being committed.
+ */
+export const streamRegistryItem = (stream: string) => ({
+  pk: `R#${stream}`,
+  sk: 'R',
+  gsi1pk: HEADS_PARTITION,
+  gsi1sk: stream,
+  stream,
+});
+
+export async function* listStreams(store: Store, table: string): AsyncIterable<string> {
+  for await (const item of store.query(table, {
+    index: 'gsi1',
+    partition: ['gsi1pk', HEADS_PARTITION],
+  })) {
+    yield String(item.gsi1sk);
+  }
+}
 
 /**
  * The dedupe key: the producer's own event id when it sends one, else the source's id for the

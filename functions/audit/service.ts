@@ -5,7 +5,7 @@ import { ChainAppender, type Head } from './chain/appender';
 import { latestCheckpoint, writeCheckpoint } from './chain/checkpoints';
 import type { DecodedEvent } from './formats/types';
 import type { NativeEvent } from './event';
-import { type Candidate, HEADS_PARTITION, type Source, eventKeyOf, recordIdOf } from './records';
+import { type Candidate, listStreams, type Source, eventKeyOf, recordIdOf } from './records';
 
 export interface AuditDeps {
   store: Store;
@@ -91,12 +91,8 @@ export class AuditLog {
   async checkpointAll(): Promise<{ streams: number; signed: number }> {
     let streams = 0;
     let signed = 0;
-    for await (const item of this.deps.store.query(this.deps.table, {
-      index: 'gsi1',
-      partition: ['gsi1pk', HEADS_PARTITION],
-    })) {
+    for await (const stream of listStreams(this.deps.store, this.deps.table)) {
       streams += 1;
-      const stream = item.gsi1sk as string;
       const head = await this.appender.rollForward(await this.appender.readHead(stream));
       const last = await latestCheckpoint(this.deps.store, this.deps.table, stream);
       if (last && last.seq === head.seq && last.headHash === head.hash) continue;

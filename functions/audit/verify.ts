@@ -6,7 +6,7 @@ import {
   type VerifiableEntry,
   verifyStream,
 } from './chain/verifier';
-import { type EntryBody, HEADS_PARTITION, indexAttributes } from './records';
+import { type EntryBody, headKey, indexAttributes, listStreams } from './records';
 
 export interface VerifyReport {
   ok: boolean;
@@ -62,11 +62,9 @@ export function summarize(reports: StreamReport[]): VerifyReport {
 
 async function readHeads(store: Store, table: string): Promise<Map<string, number>> {
   const heads = new Map<string, number>();
-  for await (const item of store.query(table, {
-    index: 'gsi1',
-    partition: ['gsi1pk', HEADS_PARTITION],
-  })) {
-    heads.set(item.gsi1sk as string, item.seq as number);
+  for await (const stream of listStreams(store, table)) {
+    const head = await store.get(table, headKey(stream), true);
+    heads.set(stream, Number(head?.seq ?? 0));
   }
   return heads;
 }

@@ -1,18 +1,21 @@
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import { ConditionFailedError, type Clock, type Item, type Store } from '../../platform/ports';
 import {
   type Candidate,
   type EntryBody,
-  HEADS_PARTITION,
   entryItem,
   entryKey,
   headKey,
+  streamRegistryItem,
 } from '../records';
 import { canonicalize } from './canonical';
 import { GENESIS_HASH, MerkleFrontier, linkHash } from './hashes';
 
 /** Bytes of entries committed in one head write; the head item must stay under 400 KB. */
-export const MAX_PENDING_BYTES = 256 * 1024;
+export const MAX_PENDING_BYTES = 1024 * 1024;
+/** The compressed batch must leave the head item well under DynamoDB's 400 KB. */
+export const MAX_PENDING_COMPRESSED = 320 * 1024;
 /** Entries per commit: bounds the batch writes that follow each head update. */
 export const MAX_CHUNK_ENTRIES = 1000;
 /** Lost races are retried this often before the batch is reported as failed. */
@@ -23,7 +26,8 @@ export interface Head {
   seq: number;
   hash: string;
   peaks: string[];
-  pending?: string;
+  /** The committed batch not yet written: gzip of a PendingBatch in JSON. */
+  pending?: Uint8Array;
   pendingId?: string;
 }
 
@@ -82,7 +86,7 @@ export class ChainAppender {
       seq: item.seq as number,
       hash: item.hash as string,
       peaks: (item.peaks as string[] | undefined) ?? [],
-      pending: item.pending as string | undefined,
+      pending: item.pending as Uint8Array | undefined,
       pendingId: item.pendingId as string | undefined,
     };
   }
@@ -90,10 +94,17 @@ export class ChainAppender {
   /** Writes entries a crashed writer committed but did not store, then clears the marker. */
   async rollForward(head: Head): Promise<Head> {
     if (!head.pending || !head.pendingId) return head;
-    const { prev, receivedAt, candidates } = JSON.parse(head.pending) as PendingBatch;
+    const { prev, receivedAt, candidates } = JSON.parse(
+      zlib.gunzipSync(head.pending).toString('utf8'),
+    ) as PendingBatch;
     const { items } = this.link({ ...prev, stream: head.stream }, candidates, receivedAt);
     const { unprocessed } = await this.store.batchPut(this.table, items);
     if (unprocessed.length > 0) throw new Error('committed entries could not be written yet');
+    return this.clearPending(head);
+  }
+
+  /** Drops the marker once its entries are stored; losing a race to do so is fine. */
+  private async clearPending(head: Head): Promise<Head> {
     try {
       await this.store.update(this.table, headKey(head.stream), {
         remove: ['pending', 'pendingId'],
@@ -108,8 +119,16 @@ export class ChainAppender {
   private async appendAll(stream: string, candidates: Candidate[]): Promise<AppendResult> {
     const status = new Map<string, AppendStatus>();
     let head = await this.readHead(stream);
-    for (const chunk of chunkBySize(candidates)) {
-      head = await this.appendChunk(stream, chunk, status);
+    const queue = chunkBySize(candidates);
+    for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
+      const result = await this.appendChunk(stream, chunk, status);
+      if (result === 'too-large') {
+        // Poorly compressible events: commit the chunk in two halves instead.
+        const half = Math.ceil(chunk.length / 2);
+        queue.unshift(chunk.slice(0, half), chunk.slice(half));
+        continue;
+      }
+      head = result;
     }
     return { status, head };
   }
@@ -118,13 +137,16 @@ export class ChainAppender {
     stream: string,
     candidates: Candidate[],
     status: Map<string, AppendStatus>,
-  ): Promise<Head> {
+  ): Promise<Head | 'too-large'> {
     for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt += 1) {
       const head = await this.rollForward(await this.readHead(stream));
       const fresh = await this.withoutDuplicates(candidates, status);
       if (fresh.length === 0) return head;
 
       const { next, items } = this.link(head, fresh, this.clock.now().toISOString());
+      if ((next.pending?.byteLength ?? 0) > MAX_PENDING_COMPRESSED && fresh.length > 1) {
+        return 'too-large';
+      }
       try {
         await this.commit(head, next, items);
       } catch (error) {
@@ -138,7 +160,7 @@ export class ChainAppender {
         status.set(candidate.id, stored ? 'accepted' : 'failed');
       }
       // With entries unwritten the marker stays, so the next append completes them.
-      return failed.size > 0 ? next : this.rollForward(next);
+      return failed.size > 0 ? next : this.clearPending(next);
     }
     throw new Error(`stream ${stream}: too many concurrent writers`);
   }
@@ -186,12 +208,15 @@ export class ChainAppender {
       seq,
       hash,
       peaks: frontier.snapshot(),
-      // The batch, not the entries: a third of the size, and enough to rebuild them exactly.
-      pending: JSON.stringify({
-        prev: { seq: head.seq, hash: head.hash, peaks: head.peaks },
-        receivedAt,
-        candidates,
-      } satisfies PendingBatch),
+      // The batch, not the entries: far smaller, and enough to rebuild them exactly.
+      pending: zlib.gzipSync(
+        JSON.stringify({
+          prev: { seq: head.seq, hash: head.hash, peaks: head.peaks },
+          receivedAt,
+          candidates,
+        } satisfies PendingBatch),
+        { level: 1 },
+      ),
       pendingId: crypto.randomUUID(),
     };
     return { next, items };
@@ -208,11 +233,9 @@ export class ChainAppender {
       count: items.length + head.seq,
     };
     if (head.seq === 0) {
-      await this.store.put(
-        this.table,
-        { ...headKey(head.stream), gsi1pk: HEADS_PARTITION, gsi1sk: head.stream, ...fields },
-        { ifAbsent: true },
-      );
+      // Registered first, so a writer dying here leaves no head the verifier cannot find.
+      await this.store.put(this.table, streamRegistryItem(head.stream));
+      await this.store.put(this.table, { ...headKey(head.stream), ...fields }, { ifAbsent: true });
       return;
     }
     await this.store.update(this.table, headKey(head.stream), {

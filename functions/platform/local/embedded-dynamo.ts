@@ -1,9 +1,12 @@
-import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 /**
  * The embedded DynamoDB-compatible server (dynalite): pure Node, bound to loopback only,
- * persisted under the data directory unless it runs in memory.
+ * persisted under the data directory unless it runs in memory. It runs in a worker thread,
+ * so the store's work uses the second core instead of competing with the handlers, and it
+ * dies with the process (a killed CLI never leaves the data files locked).
  */
 export interface EmbeddedDynamo {
   endpoint: string;
@@ -17,31 +20,53 @@ export interface EmbeddedDynamoOptions {
   host?: string;
 }
 
+// The worker's source: plain CommonJS, so it needs no TypeScript loader.
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const dynalite = require(workerData.dynalite);
 // Table operations complete at once instead of simulating AWS's CREATING state.
-const INSTANT = { createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 };
+const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, path: workerData.path });
+server.on('error', (error) => parentPort.postMessage({ error: error.message }));
+server.listen(workerData.port, workerData.host, () => parentPort.postMessage({ port: server.address().port }));
+parentPort.on('message', (message) => {
+  if (message !== 'stop') return;
+  if (server.closeAllConnections) server.closeAllConnections();
+  server.close(() => parentPort.postMessage({ stopped: true }));
+});
+`;
 
 export async function startEmbeddedDynamo(
   options: EmbeddedDynamoOptions = {},
 ): Promise<EmbeddedDynamo> {
-  // dynalite is CommonJS without types; loaded lazily so AWS bundles never include it.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped CommonJS module
-  const dynalite = require('dynalite') as (opts: object) => import('node:http').Server;
   if (options.path) fs.mkdirSync(options.path, { recursive: true, mode: 0o700 });
-  const server = dynalite({ ...INSTANT, path: options.path });
   const host = options.host ?? '127.0.0.1';
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
+  const worker = new Worker(WORKER, {
+    eval: true,
+    workerData: {
+      dynalite: require.resolve('dynalite'),
+      path: options.path ? path.resolve(options.path) : undefined,
+      port: options.port ?? 0,
+      host,
+    },
   });
-  const { port } = server.address() as AddressInfo;
+  worker.unref();
+
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('message', (message: { port?: number; error?: string }) => {
+      if (message.port) resolve(message.port);
+      else reject(new Error(`embedded store did not start: ${message.error ?? 'unknown'}`));
+    });
+  });
 
   return {
     endpoint: `http://${host}:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      }),
+    stop: async () => {
+      await new Promise<void>((resolve) => {
+        worker.once('message', () => resolve());
+        worker.postMessage('stop');
+      });
+      await worker.terminate();
+    },
   };
 }
