@@ -29,7 +29,7 @@ for (const n of INGEST_SIZES) {
   const raw = phase('raw-write', String(n));
   const ingest = phase('ingest', String(n));
   rows.push(
-    `ingest ${fmt(n)}: ${fmt(ingest.perSecond ?? 0)} events/s = ${((ingest.perSecond ?? 0) / (raw.perSecond ?? 1)).toFixed(2)}x raw BatchWriteItem (${fmt(raw.perSecond ?? 0)} items/s); peak RSS ${fmt(ingest.peakRssMb ?? 0)} MB`,
+    `ingest ${fmt(n)}: ${fmt(ingest.perSecond ?? 0)} events/s = ${((ingest.perSecond ?? 0) / (raw.perSecond ?? 1)).toFixed(2)}x raw BatchWriteItem (${fmt(raw.perSecond ?? 0)} items/s); peak RSS ${fmt(ingest.peakRssMb ?? 0)} MB (store process ${fmt(ingest.storeRssMb ?? 0)} MB)`,
   );
 }
 for (const n of VERIFY_SIZES) {

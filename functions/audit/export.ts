@@ -1,6 +1,6 @@
 import type { Item, LogSink, Signer, Store } from '../platform/ports';
 import { type Checkpoint, readCheckpoints } from './chain/checkpoints';
-import { type StreamReport, type VerifiableEntry, verifyStream } from './chain/verifier';
+import { StreamVerifier, type StreamReport, type VerifiableEntry } from './chain/verifier';
 import { headKey, listStreams } from './records';
 import { type AuditRecordView, toView } from './query';
 import { summarize, type VerifyReport } from './verify';
@@ -70,10 +70,45 @@ interface EntryMeta {
   prevHash: string;
 }
 
-/** Parses an entry line, taking the record's bytes as written rather than re-encoding them. */
+const STREAM_MARK = '{"type":"entry","stream":';
+const SEQ_MARK = ',"seq":';
+/** `,"id":"<32 hex>","hash":"<64 hex>","prevHash":"<64 hex>"`: fixed width, as entryLine writes. */
+const TAIL_WIDTH = 192;
+const TAIL_MARKS: Array<[number, string]> = [
+  [0, ',"id":"'],
+  [39, '","hash":"'],
+  [113, '","prevHash":"'],
+  [191, '"'],
+];
+
+/**
+ * Parses an entry line, taking the record's bytes as written rather than re-encoding them.
+ * Lines in the layout this module writes are sliced by position, which keeps verification
+ * close to the cost of hashing; anything else is parsed as ordinary JSON. Either way, what is
+ * read is only trusted once its hashes check out.
+ */
 export function parseEntryLine(line: string): VerifiableEntry & { stream: string } {
   const mark = line.indexOf(RECORD_MARK);
   if (mark < 0 || !line.endsWith('}')) throw new Error('an entry line has no record');
+  const body = line.slice(mark + RECORD_MARK.length, -1);
+  const at = mark - TAIL_WIDTH;
+  const seqAt = line.lastIndexOf(SEQ_MARK, at);
+  const fixed =
+    at > 0 &&
+    seqAt > STREAM_MARK.length &&
+    line.startsWith(STREAM_MARK) &&
+    TAIL_MARKS.every(([offset, text]) => line.startsWith(text, at + offset));
+  const streamText = fixed ? line.slice(STREAM_MARK.length, seqAt) : '';
+  if (fixed && !streamText.includes('\\')) {
+    return {
+      stream: streamText.slice(1, -1),
+      seq: Number(line.slice(seqAt + SEQ_MARK.length, at)),
+      id: line.slice(at + 7, at + 39),
+      hash: line.slice(at + 49, at + 113),
+      prevHash: line.slice(at + 127, at + 191),
+      body,
+    };
+  }
   const meta = JSON.parse(`${line.slice(0, mark)}}`) as EntryMeta;
   return {
     stream: meta.stream,
@@ -81,75 +116,97 @@ export function parseEntryLine(line: string): VerifiableEntry & { stream: string
     id: meta.id,
     hash: meta.hash,
     prevHash: meta.prevHash,
-    body: line.slice(mark + RECORD_MARK.length, -1),
+    body,
   };
 }
 
 /**
  * Verifies an export offline with nothing but the signer's public key. The key inside the
- * file is ignored: whoever could alter the file could replace that key too.
+ * file is ignored: whoever could alter the file could replace that key too. Takes the file as
+ * raw chunks and splits lines itself, so each chunk is verified without an await per entry.
  */
 export async function verifyExport(
-  lines: AsyncIterable<string>,
+  chunks: AsyncIterable<string | Buffer>,
   publicKeyPem: string,
 ): Promise<VerifyReport> {
-  const iterator = lines[Symbol.asyncIterator]();
-  const checkpoints = new Map<string, Checkpoint[]>();
-  const reports: StreamReport[] = [];
-  let line = await nextLine(iterator);
+  const reader = new ExportReader(publicKeyPem);
+  let rest = '';
+  for await (const chunk of chunks) {
+    const text = rest + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+    const lines = text.split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) reader.line(line);
+  }
+  reader.line(rest);
+  return reader.finish();
+}
 
-  const header = line ? (JSON.parse(line) as { type?: string; filtered?: boolean }) : undefined;
-  if (header?.type !== EXPORT_TYPE) throw new Error('not a Vigil audit export');
-  if (header.filtered) throw new Error('a filtered export cannot be verified as a whole chain');
-  line = await nextLine(iterator);
+class ExportReader {
+  private header = false;
+  private readonly checkpoints = new Map<string, Checkpoint[]>();
+  private readonly reports: StreamReport[] = [];
+  private current: { stream: string; verifier: StreamVerifier } | undefined;
 
-  while (line !== undefined) {
-    const record = line.startsWith('{"type":"entry"')
-      ? undefined
-      : (JSON.parse(line) as Record<string, unknown>);
-    if (record?.type === 'checkpoint') {
+  constructor(private readonly publicKeyPem: string) {}
+
+  line(raw: string): void {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.trim().length === 0) return;
+    if (!this.header) return this.readHeader(line);
+    if (line.startsWith('{"type":"entry"')) return this.readEntry(line);
+
+    const record = JSON.parse(line) as Record<string, unknown>;
+    if (record.type === 'checkpoint') {
       const { type: _type, ...checkpoint } = record as unknown as Checkpoint & { type: string };
-      checkpoints.set(checkpoint.stream, [
-        ...(checkpoints.get(checkpoint.stream) ?? []),
-        checkpoint,
-      ]);
-      line = await nextLine(iterator);
-      continue;
+      const list = this.checkpoints.get(checkpoint.stream) ?? [];
+      list.push(checkpoint);
+      this.checkpoints.set(checkpoint.stream, list);
+      return;
     }
-    if (record?.type !== 'head') throw new Error('an entry appears before its stream head');
+    if (record.type !== 'head') throw new Error(`unknown line type ${String(record.type)}`);
+    this.closeStream();
     const stream = String(record.stream);
-    const state = { line: await nextLine(iterator) };
-    async function* entries(): AsyncIterable<VerifiableEntry> {
-      while (state.line !== undefined && state.line.startsWith('{"type":"entry"')) {
-        const entry = parseEntryLine(state.line);
-        if (entry.stream !== stream) break;
-        yield entry;
-        state.line = await nextLine(iterator);
-      }
-    }
-    reports.push(
-      await verifyStream(stream, entries(), checkpoints.get(stream) ?? [], publicKeyPem, {
+    const verifier = new StreamVerifier(
+      stream,
+      this.checkpoints.get(stream) ?? [],
+      this.publicKeyPem,
+      {
         headSeq: Number(record.seq),
-      }),
+      },
     );
-    checkpoints.delete(stream);
-    line = state.line;
+    this.checkpoints.delete(stream);
+    this.current = { stream, verifier };
   }
-  // Checkpoints whose stream has no head in the file: the whole stream was removed.
-  for (const [stream, list] of checkpoints) {
-    reports.push(await verifyStream(stream, emptyEntries(), list, publicKeyPem));
-  }
-  return summarize(reports);
-}
 
-async function nextLine(iterator: AsyncIterator<string>): Promise<string | undefined> {
-  for (;;) {
-    const next = await iterator.next();
-    if (next.done) return undefined;
-    if (next.value.trim().length > 0) return next.value;
+  finish(): VerifyReport {
+    if (!this.header) throw new Error('not a Vigil audit export');
+    this.closeStream();
+    // Checkpoints whose stream has no head in the file: the whole stream was removed.
+    for (const [stream, list] of this.checkpoints) {
+      this.reports.push(new StreamVerifier(stream, list, this.publicKeyPem).finish());
+    }
+    return summarize(this.reports);
+  }
+
+  private readHeader(line: string): void {
+    const header = JSON.parse(line) as { type?: string; filtered?: boolean };
+    if (header.type !== EXPORT_TYPE) throw new Error('not a Vigil audit export');
+    if (header.filtered) throw new Error('a filtered export cannot be verified as a whole chain');
+    this.header = true;
+  }
+
+  private readEntry(line: string): void {
+    const entry = parseEntryLine(line);
+    if (!this.current || this.current.stream !== entry.stream) {
+      throw new Error('an entry appears outside its stream');
+    }
+    this.current.verifier.push(entry);
+  }
+
+  private closeStream(): void {
+    if (this.current) this.reports.push(this.current.verifier.finish());
+    this.current = undefined;
   }
 }
-
-async function* emptyEntries(): AsyncIterable<VerifiableEntry> {}
 
 export { readCheckpoints };

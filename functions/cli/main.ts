@@ -209,11 +209,7 @@ async function verify(opts: { file?: string; publicKey?: string; json?: boolean 
   if (opts.file) {
     if (!opts.publicKey) throw new InvalidArgumentError('--file needs --public-key');
     const key = fs.readFileSync(opts.publicKey, 'utf8');
-    const lines = readline.createInterface({
-      input: fs.createReadStream(opts.file),
-      crlfDelay: Infinity,
-    });
-    report = await verifyExport(lines, key);
+    report = await verifyExport(fs.createReadStream(opts.file, { highWaterMark: 1 << 20 }), key);
   } else {
     report = await withLocalRuntime(async (rt) => {
       const progress = new Progress('verify');

@@ -18,30 +18,48 @@ function nodeHash(left: string, right: string): string {
   return sha256(`node\n${left}${right}`);
 }
 
+/** Links per Merkle leaf: the tree costs one hash per block instead of one per entry. */
+export const LINKS_PER_LEAF = 16;
+
+const leafHash = (links: string[]) => sha256(`leaf\n${links.join('')}`);
+
 /**
- * The Merkle tree over a stream's link hashes, kept as its frontier: the roots of the perfect
- * subtrees that make up the first n leaves, largest first (one per set bit of n). Appending is
- * O(log n) and needs no earlier leaf, so the head item carries the whole tree state.
+ * The Merkle tree over a stream's link hashes. Each leaf hashes a block of 16 consecutive
+ * links (the last block may be partial), and the tree is kept as its frontier: the roots of
+ * the perfect subtrees over the full blocks, largest first, then the links of the partial
+ * block. Appending is O(log n) and needs no earlier entry, so the head item carries the whole
+ * tree state, and a verifier re-derives it in one pass.
  */
 export class MerkleFrontier {
-  constructor(
-    private readonly peaks: string[] = [],
-    private count = 0,
+  private constructor(
+    private readonly peaks: string[],
+    private readonly block: string[],
+    private count: number,
   ) {}
 
-  static restore(peaks: string[], count: number): MerkleFrontier {
-    return new MerkleFrontier([...peaks], count);
+  static empty(): MerkleFrontier {
+    return new MerkleFrontier([], [], 0);
   }
 
-  append(leaf: string): void {
-    this.peaks.push(leaf);
-    // Merge while the new leaf completes a perfect subtree: the low bits of count say how often.
-    for (let n = this.count; n & 1; n >>= 1) {
+  /** From a snapshot: the peaks followed by the partial block's links. */
+  static restore(state: string[], count: number): MerkleFrontier {
+    const partial = count % LINKS_PER_LEAF;
+    const peaks = state.slice(0, state.length - partial);
+    return new MerkleFrontier(peaks, state.slice(state.length - partial), count);
+  }
+
+  append(link: string): void {
+    this.block.push(link);
+    this.count += 1;
+    if (this.block.length < LINKS_PER_LEAF) return;
+    const fullBefore = this.count / LINKS_PER_LEAF - 1;
+    this.peaks.push(leafHash(this.block.splice(0)));
+    // Merge while the new leaf completes a perfect subtree: the low bits of the leaf count say how often.
+    for (let n = fullBefore; n & 1; n >>= 1) {
       const right = this.peaks.pop() as string;
       const left = this.peaks.pop() as string;
       this.peaks.push(nodeHash(left, right));
     }
-    this.count += 1;
   }
 
   get size(): number {
@@ -49,15 +67,15 @@ export class MerkleFrontier {
   }
 
   snapshot(): string[] {
-    return [...this.peaks];
+    return [...this.peaks, ...this.block];
   }
 
-  /** The root, folding the peaks from the smallest upwards; the empty tree has GENESIS_HASH. */
+  /** The root, folding from the smallest subtree upwards; the empty tree has GENESIS_HASH. */
   root(): string {
-    if (this.peaks.length === 0) return GENESIS_HASH;
-    let acc = this.peaks[this.peaks.length - 1] as string;
-    for (let i = this.peaks.length - 2; i >= 0; i -= 1)
-      acc = nodeHash(this.peaks[i] as string, acc);
+    const parts = this.block.length > 0 ? [...this.peaks, leafHash(this.block)] : this.peaks;
+    if (parts.length === 0) return GENESIS_HASH;
+    let acc = parts[parts.length - 1] as string;
+    for (let i = parts.length - 2; i >= 0; i -= 1) acc = nodeHash(parts[i] as string, acc);
     return acc;
   }
 }

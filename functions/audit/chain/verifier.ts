@@ -49,8 +49,163 @@ export interface VerifyOptions {
 
 /**
  * Re-derives a stream's chain, Merkle tree and checkpoints from its entries in sequence order,
- * holding only a window of two entries and the Merkle frontier in memory.
+ * holding only a window of two entries and the Merkle frontier in memory. Entries are pushed
+ * one at a time, synchronously, so callers can feed it in batches without an await per entry.
  */
+export class StreamVerifier {
+  private readonly problems: Problem[] = [];
+  private readonly maxProblems: number;
+  private readonly valid: Checkpoint[];
+  private readonly bySeq: Map<number, Checkpoint[]>;
+  private readonly frontier = MerkleFrontier.empty();
+  private running = GENESIS_HASH;
+  private beforeRunning = GENESIS_HASH;
+  private lastSeq = 0;
+  private skipLink = false;
+  private lastMatched = 0;
+  private held: VerifiableEntry | undefined;
+
+  constructor(
+    private readonly stream: string,
+    checkpoints: Checkpoint[],
+    publicKeyPem: string,
+    private readonly options: VerifyOptions = {},
+  ) {
+    this.maxProblems = options.maxProblems ?? 20;
+    this.valid = validCheckpoints(checkpoints, publicKeyPem, (p) => this.report(p));
+    this.bySeq = groupBySeq(this.valid);
+  }
+
+  /** Takes the next entry; the one before it is checked now that its successor is known. */
+  push(entry: VerifiableEntry): void {
+    if (this.held) this.check(this.held, entry);
+    this.held = entry;
+  }
+
+  finish(): StreamReport {
+    if (this.held) this.check(this.held, undefined);
+    this.held = undefined;
+    this.checkTail();
+    const lastCheckpointSeq = this.valid.reduce((max, c) => Math.max(max, c.seq), 0);
+    return {
+      stream: this.stream,
+      entries: this.lastSeq,
+      checkpoints: this.valid.length,
+      lastCheckpointSeq,
+      unattested: Math.max(0, this.lastSeq - lastCheckpointSeq),
+      problems: [...this.problems].sort((a, b) => a.seq - b.seq),
+    };
+  }
+
+  private report(problem: Omit<Problem, 'stream'>): void {
+    if (this.problems.length < this.maxProblems)
+      this.problems.push({ stream: this.stream, ...problem });
+  }
+
+  private check(entry: VerifiableEntry, ahead: VerifiableEntry | undefined): void {
+    const named = { seq: entry.seq, id: entry.id };
+    if (entry.seq <= this.lastSeq) {
+      this.report({
+        ...named,
+        kind: 'inserted',
+        detail: `a second entry claims sequence ${entry.seq}`,
+      });
+      return;
+    }
+    if (entry.seq > this.lastSeq + 1) {
+      this.report({
+        seq: this.lastSeq + 1,
+        kind: 'removed',
+        detail: `entries ${this.lastSeq + 1}..${entry.seq - 1} are missing`,
+      });
+      this.skipLink = true;
+    }
+
+    if (linkHash(entry.prevHash, entry.body) !== entry.hash) {
+      this.report({ ...named, kind: 'altered', detail: 'the entry does not match its hash' });
+    } else if (!this.skipLink && entry.prevHash !== this.running) {
+      this.checkLink(entry, ahead);
+    } else {
+      this.skipLink = false;
+      const reason = entry.inconsistency?.();
+      if (reason) this.report({ ...named, kind: 'altered', detail: reason });
+    }
+
+    this.beforeRunning = this.running;
+    this.running = entry.hash;
+    this.lastSeq = entry.seq;
+    this.frontier.append(entry.hash);
+    this.checkCheckpoints(entry.seq);
+  }
+
+  /** The entry is intact but does not follow the one before it: say how the order broke. */
+  private checkLink(entry: VerifiableEntry, ahead: VerifiableEntry | undefined): void {
+    const named = { seq: entry.seq, id: entry.id };
+    if (ahead && ahead.hash === entry.prevHash) {
+      this.report({
+        ...named,
+        kind: 'reordered',
+        detail: `entries ${entry.seq} and ${ahead.seq} are swapped`,
+      });
+      this.skipLink = true;
+    } else if (entry.prevHash === this.beforeRunning) {
+      this.report({
+        seq: entry.seq - 1,
+        kind: 'inserted',
+        detail: 'the entry before this one does not belong to the chain',
+      });
+    } else {
+      this.report({ ...named, kind: 'removed', detail: 'the entry it links to is missing' });
+    }
+  }
+
+  private checkCheckpoints(seq: number): void {
+    const due = this.bySeq.get(seq);
+    if (!due) return;
+    const root = this.frontier.root();
+    for (const checkpoint of due) {
+      if (checkpoint.headHash === this.running && checkpoint.merkleRoot === root) {
+        this.lastMatched = seq;
+        continue;
+      }
+      // Already explained by a problem found since the last matching checkpoint.
+      if (this.problems.some((p) => p.seq > this.lastMatched)) continue;
+      // Otherwise a consistent rewrite: some entry after the last matching checkpoint changed.
+      this.report({
+        seq: this.lastMatched + 1,
+        kind: 'checkpoint-mismatch',
+        detail: `entries ${this.lastMatched + 1}..${seq} differ from the checkpoint signed at ${checkpoint.at}`,
+      });
+    }
+  }
+
+  private checkTail(): void {
+    const lastCheckpointSeq = this.valid.reduce((max, c) => Math.max(max, c.seq), 0);
+    const { headSeq } = this.options;
+    const next = this.lastSeq + 1;
+    if (this.lastSeq < lastCheckpointSeq) {
+      this.report({
+        seq: next,
+        kind: 'truncated',
+        detail: `entries ${next}..${lastCheckpointSeq} were signed but are gone`,
+      });
+    } else if (headSeq !== undefined && this.lastSeq < headSeq) {
+      this.report({
+        seq: next,
+        kind: 'truncated',
+        detail: `the head counts ${headSeq} entries but the chain ends at ${this.lastSeq}`,
+      });
+    } else if (headSeq !== undefined && this.lastSeq > headSeq) {
+      this.report({
+        seq: headSeq + 1,
+        kind: 'inserted',
+        detail: `entries after ${headSeq} were never committed by a writer`,
+      });
+    }
+  }
+}
+
+/** Verifies a stream whose entries arrive as an async iterable (the store, page by page). */
 export async function verifyStream(
   stream: string,
   entries: AsyncIterable<VerifiableEntry>,
@@ -58,119 +213,9 @@ export async function verifyStream(
   publicKeyPem: string,
   options: VerifyOptions = {},
 ): Promise<StreamReport> {
-  const maxProblems = options.maxProblems ?? 20;
-  const problems: Problem[] = [];
-  const report = (p: Omit<Problem, 'stream'>) => {
-    if (problems.length < maxProblems) problems.push({ stream, ...p });
-  };
-
-  const valid = validCheckpoints(checkpoints, publicKeyPem, report);
-  const lastCheckpointSeq = valid.reduce((max, c) => Math.max(max, c.seq), 0);
-  const bySeq = groupBySeq(valid);
-
-  const frontier = new MerkleFrontier();
-  let running = GENESIS_HASH;
-  let beforeRunning = GENESIS_HASH;
-  let lastSeq = 0;
-  let skipLink = false;
-  let lastMatched = 0;
-
-  const iterator = entries[Symbol.asyncIterator]();
-  let next = await iterator.next();
-  while (!next.done) {
-    const entry = next.value;
-    next = await iterator.next();
-    const ahead = next.done ? undefined : next.value;
-    const named = { seq: entry.seq, id: entry.id };
-
-    if (entry.seq <= lastSeq) {
-      report({ ...named, kind: 'inserted', detail: `a second entry claims sequence ${entry.seq}` });
-      continue;
-    }
-    if (entry.seq > lastSeq + 1) {
-      report({
-        seq: lastSeq + 1,
-        kind: 'removed',
-        detail: `entries ${lastSeq + 1}..${entry.seq - 1} are missing`,
-      });
-      skipLink = true;
-    }
-
-    const selfConsistent = linkHash(entry.prevHash, entry.body) === entry.hash;
-    if (!selfConsistent) {
-      report({ ...named, kind: 'altered', detail: 'the entry does not match its hash' });
-    } else if (!skipLink && entry.prevHash !== running) {
-      if (ahead && ahead.hash === entry.prevHash) {
-        report({
-          ...named,
-          kind: 'reordered',
-          detail: `entries ${entry.seq} and ${ahead.seq} are swapped`,
-        });
-        skipLink = true;
-      } else if (entry.prevHash === beforeRunning) {
-        report({
-          seq: entry.seq - 1,
-          kind: 'inserted',
-          detail: 'the entry before this one does not belong to the chain',
-        });
-      } else {
-        report({ ...named, kind: 'removed', detail: 'the entry it links to is missing' });
-      }
-    } else {
-      skipLink = false;
-      const reason = entry.inconsistency?.();
-      if (reason) report({ ...named, kind: 'altered', detail: reason });
-    }
-
-    beforeRunning = running;
-    running = entry.hash;
-    lastSeq = entry.seq;
-    frontier.append(entry.hash);
-    for (const checkpoint of bySeq.get(entry.seq) ?? []) {
-      if (checkpoint.headHash === running && checkpoint.merkleRoot === frontier.root()) {
-        lastMatched = entry.seq;
-        continue;
-      }
-      // Already explained by a problem found since the last matching checkpoint.
-      if (problems.some((p) => p.seq > lastMatched)) continue;
-      // Otherwise a consistent rewrite: some entry after the last matching checkpoint changed.
-      report({
-        seq: lastMatched + 1,
-        kind: 'checkpoint-mismatch',
-        detail: `entries ${lastMatched + 1}..${entry.seq} differ from the checkpoint signed at ${checkpoint.at}`,
-      });
-    }
-  }
-
-  if (lastSeq < lastCheckpointSeq) {
-    report({
-      seq: lastSeq + 1,
-      kind: 'truncated',
-      detail: `entries ${lastSeq + 1}..${lastCheckpointSeq} were signed but are gone`,
-    });
-  } else if (options.headSeq !== undefined && lastSeq < options.headSeq) {
-    report({
-      seq: lastSeq + 1,
-      kind: 'truncated',
-      detail: `the head counts ${options.headSeq} entries but the chain ends at ${lastSeq}`,
-    });
-  } else if (options.headSeq !== undefined && lastSeq > options.headSeq) {
-    report({
-      seq: options.headSeq + 1,
-      kind: 'inserted',
-      detail: `entries after ${options.headSeq} were never committed by a writer`,
-    });
-  }
-
-  problems.sort((a, b) => a.seq - b.seq);
-  return {
-    stream,
-    entries: lastSeq,
-    checkpoints: valid.length,
-    lastCheckpointSeq,
-    unattested: Math.max(0, lastSeq - lastCheckpointSeq),
-    problems,
-  };
+  const verifier = new StreamVerifier(stream, checkpoints, publicKeyPem, options);
+  for await (const entry of entries) verifier.push(entry);
+  return verifier.finish();
 }
 
 function validCheckpoints(
