@@ -36,30 +36,34 @@ export async function auditApiCall(
   what: { action: AuditAction; resourceType: string; resourceId: string; patientId?: string },
 ): Promise<void> {
   const principal = request.principal;
-  await auditLog().ingest({ source: 'api', stream: API_STREAM, producer: 'vigil' }, [
-    {
-      ref: request.requestId,
-      sourceRef: `api:${request.requestId}`,
-      decoded: {
-        format: 'native',
-        parsed: {
-          ok: true,
-          value: {
-            userId: principal?.id ?? 'anonymous',
-            userRole: principal?.role,
-            action: what.action,
-            resourceType: what.resourceType,
-            resourceId: what.resourceId,
-            patientId: what.patientId,
-            ipAddress: request.sourceIp,
-            userAgent: request.userAgent,
-            timestamp: runtime().clock.now().toISOString(),
-            sessionId: request.requestId,
-            application: 'vigil-api',
-            outcome: 'success',
+  await auditLog().ingest(
+    { source: 'api', stream: API_STREAM, producer: 'vigil' },
+    [
+      {
+        ref: request.requestId,
+        sourceRef: `api:${request.requestId}`,
+        decoded: {
+          format: 'native',
+          parsed: {
+            ok: true,
+            value: {
+              userId: principal?.id ?? 'anonymous',
+              userRole: principal?.role,
+              action: what.action,
+              resourceType: what.resourceType,
+              resourceId: what.resourceId,
+              patientId: what.patientId,
+              ipAddress: request.sourceIp,
+              userAgent: request.userAgent,
+              timestamp: runtime().clock.now().toISOString(),
+              sessionId: request.requestId,
+              application: 'vigil-api',
+              outcome: 'success',
+            },
           },
         },
       },
-    },
-  ]);
+    ],
+    { checkpoint: false },
+  );
 }

@@ -57,7 +57,15 @@ export class AuditLog {
     this.appender = new ChainAppender(deps.store, deps.table, deps.clock);
   }
 
-  async ingest<R>(origin: Origin, items: IngestItem<R>[]): Promise<Outcome<R>[]> {
+  /**
+   * With `checkpoint: false` the batch is signed by the next scheduled checkpoint instead; the
+   * read-side functions use it, as they hold no signing rights.
+   */
+  async ingest<R>(
+    origin: Origin,
+    items: IngestItem<R>[],
+    options: { checkpoint?: boolean } = {},
+  ): Promise<Outcome<R>[]> {
     const outcomes: Outcome<R>[] = [];
     const candidates: Array<{ item: IngestItem<R>; candidate: Candidate }> = [];
 
@@ -83,7 +91,7 @@ export class AuditLog {
         id: candidate.id,
       });
     }
-    await this.checkpointQuietly(head);
+    if (options.checkpoint !== false) await this.checkpointQuietly(head);
     return outcomes;
   }
 

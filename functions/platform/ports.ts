@@ -62,6 +62,8 @@ export interface Signer {
   publicKeyPem(): Promise<string>;
 }
 
+export type ProbeResult = 'ok' | 'configured';
+
 export interface LogRecord {
   /** Milliseconds since the epoch. */
   timestamp: number;
@@ -78,6 +80,8 @@ export interface LogRejection {
  * can be changed through this port.
  */
 export interface LogSink {
+  /** Throws when the sink cannot be used; 'configured' when it was not reached to check. */
+  probe(): Promise<ProbeResult>;
   append(log: string, records: LogRecord[]): Promise<{ rejected: LogRejection[] }>;
   read(log: string): AsyncIterable<LogRecord>;
 }
@@ -91,6 +95,8 @@ export interface Notification {
 
 /** SNS on AWS; a ledger file (and the terminal) locally. */
 export interface Notifier {
+  /** Throws when notifications cannot be sent; 'configured' when not reached to check. */
+  probe(): Promise<ProbeResult>;
   publish(notification: Notification): Promise<{ id: string }>;
 }
 

@@ -222,3 +222,20 @@ describe('audit ingest over HTTP', () => {
     ).toBeGreaterThan(10);
   });
 });
+
+describe('health when an adapter fails', () => {
+  it('answers 503 naming the adapter that cannot be used', async () => {
+    const t = await startTestPlatform();
+    try {
+      fs.rmSync(path.join(t.dataDir, 'logs'), { recursive: true, force: true });
+      const res = await call(t.platform.httpUrl, 'GET', '/health');
+      expect(res.status).toBe(503);
+      expect(res.json).toMatchObject({
+        status: 'degraded',
+        adapters: { logSink: 'error', store: 'ok' },
+      });
+    } finally {
+      await t.stop();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import {
   CloudWatchLogsClient,
   CreateLogStreamCommand,
-  GetLogEventsCommand,
+  FilterLogEventsCommand,
   PutLogEventsCommand,
   ResourceAlreadyExistsException,
   ResourceNotFoundException,
@@ -273,33 +273,35 @@ describe('CloudWatchLogSink.read', () => {
     return records;
   }
 
-  it('pages from the head until the forward token repeats', async () => {
+  it('reads every writer stream of the group, page by page, until no token is left', async () => {
     logs
-      .on(GetLogEventsCommand, { nextToken: undefined })
-      .resolves({ events: [{ timestamp: 1, message: 'a' }], nextForwardToken: 'f/1' })
-      .on(GetLogEventsCommand, { nextToken: 'f/1' })
-      .resolves({ events: [{ timestamp: 2, message: 'b' }], nextForwardToken: 'f/2' })
-      .on(GetLogEventsCommand, { nextToken: 'f/2' })
-      .resolves({ events: [], nextForwardToken: 'f/2' });
+      .on(FilterLogEventsCommand, { nextToken: undefined })
+      .resolves({
+        events: [
+          { timestamp: 1, message: 'a', logStreamName: 'ingest' },
+          { timestamp: 2, message: 'b', logStreamName: 'checkpoint' },
+        ],
+        nextToken: 'n/1',
+      })
+      .on(FilterLogEventsCommand, { nextToken: 'n/1' })
+      .resolves({ events: [{ timestamp: 3, message: 'c', logStreamName: 'ingest' }] });
 
     await expect(readAll()).resolves.toEqual([
       { timestamp: 1, message: 'a' },
       { timestamp: 2, message: 'b' },
+      { timestamp: 3, message: 'c' },
     ]);
-    const inputs = logs.commandCalls(GetLogEventsCommand).map((c) => c.args[0].input);
-    expect(inputs).toHaveLength(3);
+    const inputs = logs.commandCalls(FilterLogEventsCommand).map((c) => c.args[0].input);
+    expect(inputs).toHaveLength(2);
     for (const input of inputs) {
-      expect(input).toMatchObject({
-        logGroupName: '/vigil/test/audit',
-        logStreamName: 'ingest',
-        startFromHead: true,
-      });
+      expect(input.logGroupName).toBe('/vigil/test/audit');
+      expect(input.logStreamNames).toBeUndefined();
     }
   });
 
-  it('reads a stream that was never written as empty', async () => {
+  it('reads a log that was never written as empty', async () => {
     logs
-      .on(GetLogEventsCommand)
+      .on(FilterLogEventsCommand)
       .rejects(new ResourceNotFoundException({ message: 'no stream', $metadata: {} }));
 
     await expect(readAll()).resolves.toEqual([]);

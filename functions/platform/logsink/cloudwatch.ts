@@ -1,11 +1,18 @@
 import {
   CreateLogStreamCommand,
-  GetLogEventsCommand,
+  FilterLogEventsCommand,
   PutLogEventsCommand,
   type CloudWatchLogsClient,
   type RejectedLogEventsInfo,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { systemClock, type Clock, type LogRecord, type LogRejection, type LogSink } from '../ports';
+import {
+  systemClock,
+  type Clock,
+  type LogRecord,
+  type LogRejection,
+  type LogSink,
+  type ProbeResult,
+} from '../ports';
 import { planLogBatches } from './batches';
 
 /** The shape of an injected logger; the rest parameter also admits the Powertools Logger. */
@@ -66,6 +73,13 @@ export class CloudWatchLogSink implements LogSink {
     this.logger = options.logger;
   }
 
+  /** Not reached from a health check: configuration only. */
+  async probe(): Promise<ProbeResult> {
+    if (!this.logGroupPrefix.startsWith('/'))
+      throw new Error('the log group prefix must start with /');
+    return 'configured';
+  }
+
   async append(log: string, records: LogRecord[]): Promise<{ rejected: LogRejection[] }> {
     const now = this.clock.now().getTime();
     const plan = planLogBatches(records, now, { retentionDays: this.retentionDays });
@@ -90,21 +104,22 @@ export class CloudWatchLogSink implements LogSink {
     return { rejected };
   }
 
+  /**
+   * Every record of the log, from every writer's stream: each Lambda container writes its own
+   * stream, and a reader must see all of them. Pages through FilterLogEvents over the group.
+   */
   async *read(log: string): AsyncIterable<LogRecord> {
     const group = this.groupOf(log);
     let token: string | undefined;
-
-    for (;;) {
-      const page = await this.getPage(group, token);
+    do {
+      const page = await this.filterPage(group, token);
       if (!page) return;
       for (const event of page.events ?? []) {
         if (event.timestamp === undefined || event.message === undefined) continue;
         yield { timestamp: event.timestamp, message: event.message };
       }
-      // GetLogEvents marks the end of the stream by handing back the token it was given.
-      if (!page.nextForwardToken || page.nextForwardToken === token) return;
-      token = page.nextForwardToken;
-    }
+      token = page.nextToken;
+    } while (token);
   }
 
   private groupOf(log: string): string {
@@ -149,14 +164,9 @@ export class CloudWatchLogSink implements LogSink {
     }
   }
 
-  /** A stream never written reads as empty, as a missing file does for the local sink. */
-  private async getPage(group: string, token: string | undefined) {
-    const command = new GetLogEventsCommand({
-      logGroupName: group,
-      logStreamName: this.streamName,
-      startFromHead: true,
-      nextToken: token,
-    });
+  /** A log never written reads as empty, as a missing file does for the local sink. */
+  private async filterPage(group: string, token: string | undefined) {
+    const command = new FilterLogEventsCommand({ logGroupName: group, nextToken: token });
     try {
       return await this.client.send(command);
     } catch (error) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import type { LogRecord, LogRejection, LogSink } from '../ports';
+import type { LogRecord, LogRejection, LogSink, ProbeResult } from '../ports';
 
 /**
  * The local log sink: one NDJSON file per log under the data directory, opened only for
@@ -12,6 +12,11 @@ export class FileLogSink implements LogSink {
 
   constructor(private readonly directory: string) {
     fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
+  }
+
+  async probe(): Promise<ProbeResult> {
+    await fs.promises.access(this.directory, fs.constants.W_OK);
+    return 'ok';
   }
 
   fileOf(log: string): string {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Notification, Notifier } from '../ports';
+import type { Notification, Notifier, ProbeResult } from '../ports';
 
 /**
  * The local notifier: every notification is appended to a ledger file, the evidence that it
@@ -16,6 +16,11 @@ export class LedgerNotifier implements Notifier {
   ) {
     fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
     this.file = path.join(directory, 'notifications.ndjson');
+  }
+
+  async probe(): Promise<ProbeResult> {
+    await fs.promises.access(path.dirname(this.file), fs.constants.W_OK);
+    return 'ok';
   }
 
   async publish(notification: Notification): Promise<{ id: string }> {

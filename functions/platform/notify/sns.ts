@@ -1,5 +1,5 @@
 import { PublishCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
-import type { Notification, Notifier } from '../ports';
+import type { Notification, Notifier, ProbeResult } from '../ports';
 
 /** The shape of an injected logger; the rest parameter also admits the Powertools Logger. */
 export interface AdapterLogger {
@@ -58,6 +58,14 @@ export class SnsNotifier implements Notifier {
     this.client = options.client;
     this.topicArns = options.topicArns;
     this.logger = options.logger;
+  }
+
+  /** Not reached from a health check (that would need sns:GetTopicAttributes): config only. */
+  async probe(): Promise<ProbeResult> {
+    const missing = Object.entries(this.topicArns).filter(([, arn]) => !arn.startsWith('arn:'));
+    if (missing.length > 0)
+      throw new Error(`no topic ARN for ${missing.map(([t]) => t).join(', ')}`);
+    return 'configured';
   }
 
   async publish(notification: Notification): Promise<{ id: string }> {
