@@ -1,17 +1,19 @@
 // Unit tests run in-process; integration tests start an embedded DynamoDB-compatible
-// server themselves. middy ships ESM only, so it is transformed like our own sources.
+// server themselves. middy, jose and the TOTP libraries ship ESM only, so they are transformed
+// like our own sources.
 const transform = { '^.+\\.(t|j|mj)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
-const transformIgnorePatterns = ['/node_modules/(?!(@middy)/)'];
+const transformIgnorePatterns = ['/node_modules/(?!(@middy|jose|@scure|@noble|@otplib|otplib)/)'];
 const common = { transform, transformIgnorePatterns, testEnvironment: 'node' };
 
 module.exports = {
+  // Integration tests start servers and hash passwords with scrypt; 5 s is too tight for them.
+  testTimeout: 60_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      testTimeout: 60_000,
     },
   ],
 };

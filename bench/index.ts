@@ -42,5 +42,15 @@ for (const n of VERIFY_SIZES) {
     `verify ${fmt(n)}: ${fmt(verify.perSecond ?? 0)} entries/s = ${((verify.perSecond ?? 0) / (raw.perSecond ?? 1)).toFixed(2)}x raw SHA-256 over the same bytes (${fmt(raw.perSecond ?? 0)}/s); peak RSS ${fmt(verify.peakRssMb ?? 0)} MB`,
   );
 }
+process.stderr.write('session check per request\n');
+const session = phase('session', '2000');
+rows.push(
+  `session check: p50 ${(session.checkP50 ?? 0).toFixed(2)} ms = ${((session.checkP50 ?? 0) / (session.rawP50 ?? 1)).toFixed(2)}x one raw GetItem (${(session.rawP50 ?? 0).toFixed(2)} ms); p99 ${(session.checkP99 ?? 0).toFixed(2)} ms = ${((session.checkP99 ?? 0) / (session.rawP99 ?? 1)).toFixed(2)}x (${(session.rawP99 ?? 0).toFixed(2)} ms)`,
+);
+process.stderr.write('password hashing\n');
+const password = phase('password', '5');
+rows.push(
+  `password hash: median ${Math.round(password.medianMs ?? 0)} ms at ${(password as unknown as { params: string }).params} (target 50-500 ms)`,
+);
 fs.rmSync(dir, { recursive: true, force: true });
 process.stdout.write(`\n${rows.join('\n')}\n`);

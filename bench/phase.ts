@@ -15,6 +15,8 @@ import { LocalSigner, generateSigningKeyPair } from '../functions/platform/keys/
 import { FileLogSink } from '../functions/platform/logsink/file';
 import { silentLog } from '../functions/platform/logger';
 import { systemClock } from '../functions/platform/ports';
+import { DEFAULT_SESSION_POLICY, SessionService } from '../functions/identity/sessions';
+import { benchPasswordHash } from './passwords';
 import { DynamoStore } from '../functions/platform/store/dynamo';
 import { loadDefinition } from '../functions/platform/local/definition';
 import { ensureTables } from '../functions/platform/local/tables';
@@ -82,6 +84,7 @@ async function withStore<T extends object>(
     credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
   });
   await ensureTables(client, loadDefinition(path.resolve(__dirname, '..')).tables, {
+    IdentityTable: 'bench-identity',
     AuditTable: 'bench',
   });
   const store = new DynamoStore(
@@ -245,6 +248,42 @@ async function verify(file: string) {
     perSecond: report.entries / ((performance.now() - started) / 1000),
     entries: report.entries,
   };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+/** A session check per request against one raw GetItem on the same embedded store. */
+async function sessionCheck(n: number) {
+  return withStore(async (store) => {
+    const table = 'bench-identity';
+    const audit = async () => undefined;
+    const sessions = new SessionService(store, table, systemClock, DEFAULT_SESSION_POLICY, audit);
+    const { token, session } = await sessions.create(
+      { id: 'bench-user', roles: ['nurse'] },
+      { ip: '127.0.0.1', mfa: true, method: 'password' },
+    );
+    const raw: number[] = [];
+    const checks: number[] = [];
+    for (let i = 0; i < n; i += 1) {
+      let t = performance.now();
+      await store.get(table, { pk: 'bench-raw', sk: 'x' });
+      raw.push(performance.now() - t);
+      t = performance.now();
+      const result = await sessions.check(token, { ip: '127.0.0.1' });
+      checks.push(performance.now() - t);
+      if (!result.ok) throw new Error(`session ${session.id} stopped being valid`);
+      progress('session checks', i + 1, n);
+    }
+    return {
+      checkP50: percentile(checks, 50),
+      checkP99: percentile(checks, 99),
+      rawP50: percentile(raw, 50),
+      rawP99: percentile(raw, 99),
+    };
+  });
 }
 
 async function main() {

@@ -48,7 +48,7 @@ export async function auditApiCall(
             ok: true,
             value: {
               userId: principal?.id ?? 'anonymous',
-              userRole: principal?.role,
+              userRole: principal?.roles.join(' '),
               action: what.action,
               resourceType: what.resourceType,
               resourceId: what.resourceId,

@@ -6,7 +6,7 @@ import { silentLog } from '../platform/logger';
 import { buildRuntime, setRuntime, type Runtime } from '../platform/runtime';
 import { loadDefinition } from '../platform/local/definition';
 import { startEmbeddedDynamo } from '../platform/local/embedded-dynamo';
-import { ensureTables } from '../platform/local/tables';
+import { ensureTables, localTableNames } from '../platform/local/tables';
 
 /** Written by `vigil start` so that operator commands reach the running platform's store. */
 export const RUNNING_FILE = 'running.json';
@@ -56,9 +56,7 @@ export async function withLocalRuntime<T>(work: (rt: Runtime) => Promise<T>): Pr
       region: config.region,
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-    await ensureTables(client, loadDefinition(projectRoot()).tables, {
-      AuditTable: config.auditTable,
-    });
+    await ensureTables(client, loadDefinition(projectRoot()).tables, localTableNames(config));
     client.destroy();
   }
   const rt = buildRuntime(config, silentLog);

@@ -14,6 +14,8 @@ import type { Runtime } from '../platform/runtime';
 import { withLocalRuntime } from './local';
 import { Progress } from './progress';
 import { startCommand } from './start';
+import { usersCommands } from './users';
+import { loadDemo } from './demo';
 
 /** Events ingested per chain commit by the CLI. */
 const INGEST_BATCH = 500;
@@ -73,6 +75,13 @@ export function program(): Command {
     .option('--filter <json>', 'filter, e.g. {"patientId":"p-1","action":"view"}', parseFilter)
     .option('--out <file>', 'write to this file instead of standard output')
     .action(exportCommand);
+
+  usersCommands(cli);
+  cli
+    .command('demo')
+    .description('load a synthetic hospital (clearly marked demo data) into the local platform')
+    .option('--days <n>', 'days of access events', '3')
+    .action((opts: { days: string }) => withLocalRuntime(() => loadDemo(Number(opts.days))));
 
   const producers = cli.command('producers').description('manage producer API keys');
   producers

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { readConfig } from '../platform/config';
 import { startPlatform } from '../platform/local/platform';
 import { RUNNING_FILE, projectRoot } from './local';
+import { identity } from '../identity/context';
+import { enrolmentLink } from './users';
 
 /**
  * `vigil start` (and `npm start`): the whole platform on embedded defaults. Ctrl-C stops it;
@@ -39,6 +41,7 @@ export async function startCommand(opts: { port?: number; invokePort?: number })
   out.write(
     `  Schedules      ${platform.definition.schedules.map((s) => `${s.functionName} ${s.rate}`).join(', ')}\n`,
   );
+  await announceFirstOfficer(out);
   out.write(
     `Create a producer key with: npx vigil producers create my-app\nCtrl-C stops everything.\n\n`,
   );
@@ -54,4 +57,17 @@ export async function startCommand(opts: { port?: number; invokePort?: number })
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
+}
+
+/** On an empty store: the one-time link for the first security officer. */
+async function announceFirstOfficer(out: NodeJS.WriteStream): Promise<void> {
+  const token = await identity().users.bootstrapToken();
+  if (!token) return;
+  const url = identity().publicUrl;
+  out.write('\nNo accounts exist yet. Enrol the first security officer (one use, 24 hours):\n');
+  out.write(`  ${enrolmentLink(token)}\n`);
+  out.write(`  or: curl -X POST ${url}/v1/auth/enrol -H 'content-type: application/json' -d \\\n`);
+  out.write(
+    `    '{"token":"${token}","email":"you@hospital.example","name":"First Last","employeeId":"E-1","password":"<12+ chars>"}'\n\n`,
+  );
 }

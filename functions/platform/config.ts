@@ -10,6 +10,9 @@ export interface Config {
   adapters: AdapterMode;
   stage: string;
   auditTable: string;
+  identityTable: string;
+  /** Where people reach Vigil: enrolment links point here. */
+  publicUrl: string;
   /** Local only: the embedded DynamoDB-compatible server. */
   dynamoEndpoint?: string;
   region: string;
@@ -49,6 +52,10 @@ export function readConfig(env: Env = process.env): Config {
     adapters,
     stage,
     auditTable: aws ? required(env, 'VIGIL_AUDIT_TABLE') : (env.VIGIL_AUDIT_TABLE ?? 'vigil-audit'),
+    identityTable: aws
+      ? required(env, 'VIGIL_IDENTITY_TABLE')
+      : (env.VIGIL_IDENTITY_TABLE ?? 'vigil-identity'),
+    publicUrl: (env.VIGIL_PUBLIC_URL ?? `http://127.0.0.1:${env.PORT ?? 3000}`).replace(/\/$/, ''),
     dynamoEndpoint: aws ? undefined : env.VIGIL_DYNAMODB_ENDPOINT,
     region: env.AWS_REGION ?? 'us-east-1',
     dataDir: path.resolve(env.VIGIL_DATA_DIR ?? '.vigil'),

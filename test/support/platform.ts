@@ -33,7 +33,7 @@ export async function startTestPlatform(
     corsOrigins: options.corsOrigins ?? 'https://console.example.test',
     // CI runs this suite once more against DynamoDB Local; each platform gets its own table.
     dynamoEndpoint: process.env.VIGIL_TEST_DYNAMODB_ENDPOINT,
-    auditTable: `vigil-audit-${path.basename(dataDir).replace(/[^A-Za-z0-9-]/g, '')}`,
+    tableSuffix: path.basename(dataDir).replace(/[^A-Za-z0-9-]/g, ''),
     log: silentLog,
   });
   const rt = runtime();

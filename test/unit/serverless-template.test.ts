@@ -16,6 +16,7 @@ interface Resource {
   Type: string;
   Properties?: Json;
   DependsOn?: string | string[];
+  DeletionPolicy?: string;
 }
 
 interface Template {
@@ -24,7 +25,7 @@ interface Template {
 }
 
 const ROOT = path.resolve(__dirname, '../..');
-/** esbuild bundles nine functions; a cold CI machine needs far less than this. */
+/** esbuild bundles eleven functions; a cold CI machine needs far less than this. */
 const PACKAGE_TIMEOUT_MS = 180_000;
 const MAX_ZIP_BYTES = 1024 * 1024;
 /** Six years, in one of the values CloudWatch Logs accepts. */
@@ -40,10 +41,80 @@ const FUNCTIONS = [
   'auditCheckpoint',
   'producerAuthorizer',
   'platformHealth',
+  'identityAuth',
+  'identityUsers',
 ];
+
+/** Each table, its fixed name (roles name it by ARN) and its global indexes. */
+const TABLES = [
+  { logicalId: 'AuditTable', name: 'vigil-ci-audit', indexes: ['gsi1', 'gsi2', 'gsi3', 'gsi4'] },
+  { logicalId: 'IdentityTable', name: 'vigil-ci-identity', indexes: ['gsi1', 'gsi2'] },
+];
+
+/** Every HTTP route, the function behind it, and what API Gateway checks before calling it. */
+const ROUTES: Record<string, { function: string; authorization: string }> = {
+  'POST /v1/audit/events': { function: 'auditIngestHttp', authorization: 'CUSTOM' },
+  'POST /v1/iam/audit/events': { function: 'auditIngestHttp', authorization: 'AWS_IAM' },
+  // The read routes take a reader key or a user's session, both checked in the handler.
+  'GET /v1/audit-events': { function: 'auditQuery', authorization: 'NONE' },
+  'GET /v1/audit-events/{id}': { function: 'auditQuery', authorization: 'NONE' },
+  'GET /v1/patients/{id}/access-report': { function: 'auditQuery', authorization: 'NONE' },
+  'GET /v1/audit/quarantine': { function: 'auditQuery', authorization: 'NONE' },
+  'GET /v1/audit/verify': { function: 'auditVerify', authorization: 'NONE' },
+  'POST /v1/auth/login': { function: 'identityAuth', authorization: 'NONE' },
+  'POST /v1/auth/mfa': { function: 'identityAuth', authorization: 'NONE' },
+  'POST /v1/auth/step-up': { function: 'identityAuth', authorization: 'NONE' },
+  'POST /v1/auth/logout': { function: 'identityAuth', authorization: 'NONE' },
+  'GET /v1/auth/session': { function: 'identityAuth', authorization: 'NONE' },
+  'POST /v1/auth/oidc': { function: 'identityAuth', authorization: 'NONE' },
+  'POST /v1/auth/saml': { function: 'identityAuth', authorization: 'NONE' },
+  'POST /v1/auth/enrol': { function: 'identityAuth', authorization: 'NONE' },
+  'GET /enrol': { function: 'identityAuth', authorization: 'NONE' },
+  'GET /v1/users': { function: 'identityUsers', authorization: 'NONE' },
+  'POST /v1/users': { function: 'identityUsers', authorization: 'NONE' },
+  'GET /v1/users/{id}': { function: 'identityUsers', authorization: 'NONE' },
+  'PUT /v1/users/{id}': { function: 'identityUsers', authorization: 'NONE' },
+  'POST /v1/users/{id}/lock': { function: 'identityUsers', authorization: 'NONE' },
+  'POST /v1/users/{id}/unlock': { function: 'identityUsers', authorization: 'NONE' },
+  'POST /v1/users/{id}/reset-mfa': { function: 'identityUsers', authorization: 'NONE' },
+  'GET /v1/users/{id}/sessions': { function: 'identityUsers', authorization: 'NONE' },
+  'DELETE /v1/users/{id}/sessions/{sessionId}': {
+    function: 'identityUsers',
+    authorization: 'NONE',
+  },
+  'GET /health': { function: 'platformHealth', authorization: 'NONE' },
+};
+
+/** Settings the identity functions read, with the values a stage gets unless it sets them. */
+const IDENTITY_DEFAULTS: Record<string, string> = {
+  VIGIL_PUBLIC_URL: '',
+  VIGIL_OIDC_ISSUER: '',
+  VIGIL_OIDC_AUDIENCE: '',
+  VIGIL_OIDC_JWKS_URL: '',
+  VIGIL_OIDC_ROLES_CLAIM: 'groups',
+  VIGIL_OIDC_ROLE_MAP: '',
+  VIGIL_SAML_ENTRY_POINT: '',
+  VIGIL_SAML_ISSUER: '',
+  VIGIL_SAML_AUDIENCE: '',
+  VIGIL_SAML_CALLBACK_URL: '',
+  VIGIL_SAML_IDP_CERT: '',
+  VIGIL_SAML_ROLE_MAP: '',
+  VIGIL_SESSION_IDLE_MINUTES: '15',
+  VIGIL_SESSION_ABSOLUTE_HOURS: '12',
+  VIGIL_SESSION_MAX_CONCURRENT: '3',
+  VIGIL_STEP_UP_MINUTES: '5',
+  VIGIL_LOCKOUT_MAX_FAILURES: '5',
+  VIGIL_LOCKOUT_COOLDOWN_MINUTES: '30',
+};
+
+/** Roles name tables by ARN, built from the fixed name; the intrinsic is left for Fn::Sub. */
+const TABLE_ARN = 'arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/';
+const AUDIT_TABLE_ARN = `${TABLE_ARN}vigil-ci-audit`;
+const IDENTITY_TABLE_ARN = `${TABLE_ARN}vigil-ci-identity`;
 
 const run = promisify(execFile);
 const lambdaId = (name: string) => `${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction`;
+const functionByLambdaId = new Map(FUNCTIONS.map((name) => [lambdaId(name), name]));
 
 /** The process environment without AWS credentials: packaging must need none. */
 function offlineEnv(): NodeJS.ProcessEnv {
@@ -108,6 +179,33 @@ function eventSourceMapping(sourceLogicalId: string): Json {
   return mappings[0]?.[1].Properties;
 }
 
+function roleOf(functionName: string): string {
+  return resource(lambdaId(functionName)).Properties.Role['Fn::GetAtt'][0];
+}
+
+/** The statements of one role's inline policies. */
+function statementsOf(roleId: string): Json[] {
+  const policies: Json[] = resource(roleId).Properties.Policies ?? [];
+  return policies.flatMap((policy) => [policy.PolicyDocument.Statement].flat());
+}
+
+const actionsOf = (statement: Json): string[] => [statement.Action].flat();
+const isTableStatement = (statement: Json) =>
+  actionsOf(statement).some((action) => action.startsWith('dynamodb:'));
+
+/** The DynamoDB actions a role's policies allow on one ARN, sorted. */
+function tableActions(roleId: string, arn: string): string[] {
+  return statementsOf(roleId)
+    .filter((statement) => [statement.Resource].flat().some((r: Json) => r?.['Fn::Sub'] === arn))
+    .flatMap(actionsOf)
+    .filter((action) => action.startsWith('dynamodb:'))
+    .sort();
+}
+
+function httpRoutes(): Json[] {
+  return resourcesOfType('AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+}
+
 /** Every statement of every IAM policy in the template; key policies are not IAM policies. */
 function iamStatements(): Json[] {
   const documents: Json[] = [];
@@ -154,28 +252,79 @@ describe('serverless package', () => {
     expect(new Set(roles).size).toBe(FUNCTIONS.length);
   });
 
-  it('stores audit records on demand, recoverable, under the customer-managed data key', () => {
-    const table = resource('AuditTable').Properties;
+  it.each(TABLES)(
+    'keeps $logicalId on demand, recoverable, under the data key, and past the stack',
+    ({ logicalId, name }) => {
+      const table = resource(logicalId);
+      const properties = table.Properties;
 
-    expect(table.BillingMode).toBe('PAY_PER_REQUEST');
-    expect(table.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
-    expect(table.SSESpecification).toMatchObject({ SSEEnabled: true, SSEType: 'KMS' });
-    const keyId: string = table.SSESpecification.KMSMasterKeyId['Fn::GetAtt'][0];
-    expect(resource(keyId).Type).toBe('AWS::KMS::Key');
-    expect(resource(keyId).Properties.EnableKeyRotation).toBe(true);
-    expect(table.DeletionProtectionEnabled).toBe(true);
+      expect(table.DeletionPolicy).toBe('Retain');
+      expect(properties.TableName).toBe(name);
+      expect(properties.BillingMode).toBe('PAY_PER_REQUEST');
+      expect(properties.PointInTimeRecoverySpecification).toEqual({
+        PointInTimeRecoveryEnabled: true,
+      });
+      expect(properties.SSESpecification).toEqual({
+        SSEEnabled: true,
+        SSEType: 'KMS',
+        KMSMasterKeyId: { 'Fn::GetAtt': ['DataKey', 'Arn'] },
+      });
+      expect(properties.DeletionProtectionEnabled).toBe(true);
+      expect(properties.TimeToLiveSpecification).toEqual({
+        AttributeName: 'expiresAt',
+        Enabled: true,
+      });
+    },
+  );
+
+  it('encrypts the tables under a customer-managed key that rotates', () => {
+    expect(resource('DataKey')).toMatchObject({
+      Type: 'AWS::KMS::Key',
+      Properties: { KeySpec: 'SYMMETRIC_DEFAULT', EnableKeyRotation: true },
+    });
   });
 
-  it('indexes the table with four global indexes that project every attribute', () => {
-    const indexes: Json[] = resource('AuditTable').Properties.GlobalSecondaryIndexes;
+  it.each(TABLES)(
+    'indexes $logicalId with string keys and global indexes that project every attribute',
+    ({ logicalId, indexes }) => {
+      const properties = resource(logicalId).Properties;
+      const declared: Json[] = properties.GlobalSecondaryIndexes;
+      const attributes = ['pk', 'sk', ...indexes.flatMap((index) => [`${index}pk`, `${index}sk`])];
 
-    expect(indexes.map((index) => index.IndexName)).toEqual(['gsi1', 'gsi2', 'gsi3', 'gsi4']);
-    for (const index of indexes) {
-      expect(index.Projection).toEqual({ ProjectionType: 'ALL' });
-      expect(index.KeySchema).toEqual([
-        { AttributeName: `${index.IndexName}pk`, KeyType: 'HASH' },
-        { AttributeName: `${index.IndexName}sk`, KeyType: 'RANGE' },
+      expect(properties.KeySchema).toEqual([
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
       ]);
+      expect(properties.AttributeDefinitions).toEqual(
+        attributes.map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+      );
+      expect(declared.map((index) => index.IndexName)).toEqual(indexes);
+      for (const index of declared) {
+        expect(index.Projection).toEqual({ ProjectionType: 'ALL' });
+        expect(index.KeySchema).toEqual([
+          { AttributeName: `${index.IndexName}pk`, KeyType: 'HASH' },
+          { AttributeName: `${index.IndexName}sk`, KeyType: 'RANGE' },
+        ]);
+      }
+    },
+  );
+
+  it('runs sign-in and user administration from their handlers, with memory for scrypt', () => {
+    expect(resource(lambdaId('identityAuth')).Properties).toMatchObject({
+      Handler: 'functions/identity/handlers/auth.handler',
+      MemorySize: 1024,
+    });
+    expect(resource(lambdaId('identityUsers')).Properties.Handler).toBe(
+      'functions/identity/handlers/users.handler',
+    );
+  });
+
+  it('gives every function the identity table and the identity settings, defaulted', () => {
+    for (const name of FUNCTIONS) {
+      expect(resource(lambdaId(name)).Properties.Environment.Variables).toMatchObject({
+        VIGIL_IDENTITY_TABLE: { Ref: 'IdentityTable' },
+        ...IDENTITY_DEFAULTS,
+      });
     }
   });
 
@@ -242,28 +391,133 @@ describe('serverless package', () => {
     expect(sensitive).toEqual([]);
   });
 
-  it('checks a producer key or a SigV4 signature on every route but the health check', () => {
-    const routes = Object.fromEntries(
-      resourcesOfType('AWS::ApiGatewayV2::Route').map(([, route]) => [
-        route.Properties.RouteKey,
-        route.Properties.AuthorizationType ?? 'NONE',
-      ]),
+  it('names every table a role may touch by its fixed ARN', () => {
+    const allowed = TABLES.flatMap(({ name }) => [
+      `${TABLE_ARN}${name}`,
+      `${TABLE_ARN}${name}/index/*`,
+    ]);
+    const resources = iamStatements()
+      .filter(isTableStatement)
+      .flatMap((statement) => [statement.Resource].flat());
+
+    expect(resources.length).toBeGreaterThan(0);
+    for (const arn of resources) expect(allowed).toContain(arn?.['Fn::Sub']);
+  });
+
+  it('grants key use through the key policies only', () => {
+    const kms = iamStatements().filter((statement) =>
+      actionsOf(statement).some((action) => /^kms:/i.test(action)),
     );
 
-    expect(routes).toEqual({
-      'POST /v1/audit/events': 'CUSTOM',
-      'POST /v1/iam/audit/events': 'AWS_IAM',
-      'GET /v1/audit-events': 'CUSTOM',
-      'GET /v1/audit-events/{id}': 'CUSTOM',
-      'GET /v1/patients/{id}/access-report': 'CUSTOM',
-      'GET /v1/audit/quarantine': 'CUSTOM',
-      'GET /v1/audit/verify': 'CUSTOM',
-      'GET /health': 'NONE',
+    expect(kms).toEqual([]);
+  });
+
+  it('lets every role that touches a table use the data key, through DynamoDB only', () => {
+    const statement = resource('DataKey').Properties.KeyPolicy.Statement.find(
+      (candidate: Json) => candidate.Sid === 'FunctionsUseTableThroughDynamoDb',
+    );
+    const tableRoles = FUNCTIONS.map(roleOf).filter((role) =>
+      statementsOf(role).some(isTableStatement),
+    );
+
+    expect(tableRoles).toEqual(expect.arrayContaining(['IdentityAuthRole', 'IdentityUsersRole']));
+    expect(statement.Principal.AWS).toEqual(
+      expect.arrayContaining(tableRoles.map((role) => ({ 'Fn::GetAtt': [role, 'Arn'] }))),
+    );
+    expect(statement.Condition).toEqual({
+      StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'dynamodb.${AWS::Region}.amazonaws.com' } },
     });
-    expect(resource('HttpApiAuthorizerProducerKey').Properties).toMatchObject({
+  });
+
+  it.each(['identityAuth', 'identityUsers'])(
+    'lets %s manage identities and append to the audit log, and nothing else',
+    (name) => {
+      const role = roleOf(name);
+      const identityActions = [
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ];
+      const auditActions = [
+        'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ];
+      const others = statementsOf(role).filter((statement) => !isTableStatement(statement));
+
+      expect(tableActions(role, IDENTITY_TABLE_ARN)).toEqual(identityActions);
+      expect(tableActions(role, `${IDENTITY_TABLE_ARN}/index/*`)).toEqual(identityActions);
+      expect(tableActions(role, AUDIT_TABLE_ARN)).toEqual(auditActions);
+      expect(tableActions(role, `${AUDIT_TABLE_ARN}/index/*`)).toEqual(auditActions);
+      expect(others).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: { 'Fn::GetAtt': [`${role.replace(/Role$/, '')}LogGroup`, 'Arn'] },
+        },
+      ]);
+    },
+  );
+
+  it.each(['auditQuery', 'auditVerify'])(
+    'lets %s check a session and read API keys, but not list identities',
+    (name) => {
+      const role = roleOf(name);
+
+      expect(tableActions(role, IDENTITY_TABLE_ARN)).toEqual([
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ]);
+      expect(tableActions(role, `${IDENTITY_TABLE_ARN}/index/*`)).toEqual([]);
+      expect(tableActions(role, AUDIT_TABLE_ARN)).toContain('dynamodb:GetItem');
+    },
+  );
+
+  it('routes each request to the function that serves it', () => {
+    const routes = Object.fromEntries(
+      httpRoutes().map((route) => {
+        const integrationId: string = route.Target['Fn::Join'][1][1].Ref;
+        const lambda: string = resource(integrationId).Properties.IntegrationUri['Fn::GetAtt'][0];
+        return [
+          route.RouteKey,
+          {
+            function: functionByLambdaId.get(lambda) ?? lambda,
+            authorization: route.AuthorizationType ?? 'NONE',
+          },
+        ];
+      }),
+    );
+
+    expect(routes).toEqual(ROUTES);
+  });
+
+  it('checks the producer key at the gateway on ingest only', () => {
+    const authorized = httpRoutes().filter((route) => route.AuthorizerId);
+    const authorizer = resource('HttpApiAuthorizerProducerKey').Properties;
+
+    expect(authorized.map((route) => route.RouteKey)).toEqual(['POST /v1/audit/events']);
+    expect(authorized[0]?.AuthorizerId).toEqual({ Ref: 'HttpApiAuthorizerProducerKey' });
+    expect(authorizer).toMatchObject({
+      AuthorizerType: 'REQUEST',
       IdentitySource: ['$request.header.x-api-key'],
       AuthorizerResultTtlInSeconds: 0,
     });
+    expect(referencesIn(authorizer.AuthorizerUri)).toContain(lambdaId('producerAuthorizer'));
+  });
+
+  it('lets the console call every route method with its session cookie', () => {
+    const [condition, cors] = resource('HttpApi').Properties.CorsConfiguration['Fn::If'];
+    const methods = new Set(Object.keys(ROUTES).map((key) => key.split(' ')[0]));
+
+    expect(condition).toBe('HasCorsOrigins');
+    expect(cors.AllowMethods).toEqual(expect.arrayContaining([...methods]));
+    expect(cors.AllowCredentials).toBe(true);
   });
 
   it('writes checkpoints every minute', () => {

@@ -2,6 +2,8 @@ import type { Context } from 'aws-lambda';
 import { runtime } from '../../platform/runtime';
 import { httpHandler, type HttpResult } from '../../platform/http/api';
 import { httpOptions } from '../../platform/http/options';
+import { authenticateRequest } from '../../identity/authenticate';
+import { AUDIT_READERS } from '../readers';
 import type { HttpRequest } from '../../platform/http/event';
 import { notFound } from '../../platform/http/errors';
 import { contentRange, parseListParams } from '../../platform/http/list-params';
@@ -106,4 +108,6 @@ async function quarantine(request: HttpRequest): Promise<HttpResult> {
   };
 }
 
-export const handler = httpHandler(query, () => httpOptions(['reader']));
+export const handler = httpHandler(query, () =>
+  httpOptions(AUDIT_READERS, { authenticate: authenticateRequest }),
+);

@@ -2,6 +2,8 @@ import type { Context } from 'aws-lambda';
 import { runtime } from '../../platform/runtime';
 import { httpHandler, type HttpResult } from '../../platform/http/api';
 import { httpOptions } from '../../platform/http/options';
+import { authenticateRequest } from '../../identity/authenticate';
+import { AUDIT_READERS } from '../readers';
 import type { HttpRequest } from '../../platform/http/event';
 import { auditApiCall } from '../context';
 import { verifyLog } from '../verify';
@@ -23,4 +25,6 @@ export async function verify(request: HttpRequest, _context: Context): Promise<H
   return { status: 200, body: report };
 }
 
-export const handler = httpHandler(verify, () => httpOptions(['reader']));
+export const handler = httpHandler(verify, () =>
+  httpOptions(AUDIT_READERS, { authenticate: authenticateRequest }),
+);

@@ -1,7 +1,7 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import type { Log } from '../logger';
-import { type AnyHttpEvent, type HttpRequest, toRequest } from './event';
+import { type AnyHttpEvent, type HttpRequest, type Principal, toRequest } from './event';
 import {
   HttpError,
   forbidden,
@@ -22,8 +22,14 @@ export interface HttpOptions {
   corsOrigins: string[];
   /** Roles allowed to call; omitted means the route is public. */
   roles?: string[];
+  /** Establishes the caller from the request (API key, session) when no authorizer did. */
+  authenticate?: (request: HttpRequest) => Promise<Principal | undefined>;
+  /** Sensitive routes: the session's MFA must be recent (step-up re-authentication). */
+  stepUp?: boolean;
   /** Content types whose bodies are parsed as JSON; other bodies are refused with 415. */
   jsonTypes?: RegExp;
+  /** Also accept HTML form posts (the SAML POST binding), parsed into an object. */
+  acceptForm?: boolean;
   /** Body size limit in bytes after base64 decoding. */
   maxBodyBytes?: number;
 }
@@ -60,12 +66,14 @@ function pipeline(
   get: () => HttpOptions,
 ): MiddlewareObj<unknown, unknown, Error, Context, Internal> {
   return {
-    before: (request) => {
+    before: async (request) => {
       const options = get();
       const http = toRequest(request.event as AnyHttpEvent);
       request.internal.origin = http.headers.origin;
       request.internal.requestId = http.requestId;
-      checkCaller(http, options.roles);
+      if (!http.principal && options.authenticate)
+        http.principal = await options.authenticate(http);
+      checkCaller(http, options);
       http.body = parseBody(http, options);
       request.event = http;
     },
@@ -82,11 +90,20 @@ function pipeline(
   };
 }
 
-function checkCaller(http: HttpRequest, roles?: string[]): void {
+function checkCaller(http: HttpRequest, options: HttpOptions): void {
+  const { roles, stepUp } = options;
   if (!roles) return;
-  if (!http.principal) throw unauthorized('send an API key in the x-api-key header');
-  if (!roles.includes(http.principal.role)) {
+  const principal: Principal | undefined = http.principal;
+  if (!principal) throw unauthorized('sign in, or send an API key in the x-api-key header');
+  if (!principal.roles.some((role) => roles.includes(role))) {
     throw forbidden(`this route needs one of the roles: ${roles.join(', ')}`);
+  }
+  if (stepUp && principal.kind === 'user' && !principal.freshMfa) {
+    throw new HttpError(
+      401,
+      'step_up_required',
+      'confirm with a fresh MFA code at /v1/auth/step-up',
+    );
   }
 }
 
@@ -100,6 +117,9 @@ function parseBody(http: HttpRequest, options: HttpOptions): unknown {
   if (!hasBody && !isJson) return undefined;
   if (Buffer.byteLength(raw ?? '') > (options.maxBodyBytes ?? DEFAULT_MAX_BODY)) {
     throw payloadTooLarge('the body is larger than this route accepts');
+  }
+  if (!isJson && options.acceptForm && type === 'application/x-www-form-urlencoded') {
+    return Object.fromEntries(new URLSearchParams(raw ?? ''));
   }
   if (!isJson) {
     throw unsupportedMediaType('send the body as application/json');
@@ -115,6 +135,11 @@ function parseBody(http: HttpRequest, options: HttpOptions): unknown {
 }
 
 function toResponse(result: HttpResult): APIGatewayProxyResultV2 {
+  // A page or other text sets its own content type and is sent as it is.
+  const type = result.headers?.['content-type'];
+  if (typeof result.body === 'string' && type && !type.includes('json')) {
+    return { statusCode: result.status, headers: { ...result.headers }, body: result.body };
+  }
   return {
     statusCode: result.status,
     headers: { 'content-type': 'application/json', ...result.headers },

@@ -22,8 +22,11 @@ export interface HttpRequest {
 /** Who is calling, as established by a verifier: never read from client-supplied fields. */
 export interface Principal {
   id: string;
-  kind: 'producer' | 'iam';
-  role: string;
+  kind: 'producer' | 'iam' | 'user';
+  roles: string[];
+  /** Users only: the server-side session and whether its MFA is fresh enough for step-up. */
+  sessionId?: string;
+  freshMfa?: boolean;
 }
 
 const isV2 = (event: AnyHttpEvent): event is APIGatewayProxyEventV2 =>
@@ -89,11 +92,11 @@ function principalOf(context: Record<string, unknown>): Principal | undefined {
   const authorizer = context.authorizer as Record<string, Record<string, unknown>> | undefined;
   const lambda = authorizer?.lambda;
   if (lambda && typeof lambda.producer === 'string') {
-    return { id: lambda.producer, kind: 'producer', role: String(lambda.role ?? 'producer') };
+    return { id: lambda.producer, kind: 'producer', roles: [String(lambda.role ?? 'producer')] };
   }
   const iam = authorizer?.iam;
   if (iam && typeof iam.userArn === 'string') {
-    return { id: iam.userArn, kind: 'iam', role: 'producer' };
+    return { id: iam.userArn, kind: 'iam', roles: ['producer'] };
   }
   return undefined;
 }

@@ -10,7 +10,7 @@ import { buildRuntime, setRuntime } from '../runtime';
 import { type Definition, type HttpRoute, loadDefinition } from './definition';
 import { startEmbeddedDynamo } from './embedded-dynamo';
 import { httpApiEvent, lambdaContext, scheduledEvent } from './events';
-import { ensureTables } from './tables';
+import { ensureTables, localTableNames } from './tables';
 
 type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
 
@@ -26,8 +26,8 @@ export interface PlatformOptions {
   corsOrigins?: string;
   /** Use this DynamoDB-compatible server instead of starting the embedded one. */
   dynamoEndpoint?: string;
-  /** Local name of the audit table (tests give each platform its own). */
-  auditTable?: string;
+  /** Appended to every local table name (tests give each platform its own tables). */
+  tableSuffix?: string;
   log?: Log;
 }
 
@@ -39,9 +39,6 @@ export interface Platform {
   invoke(functionName: string, event: unknown): Promise<unknown>;
   stop(): Promise<void>;
 }
-
-/** Logical table ids in serverless.yml and the variables that name them locally. */
-const TABLE_VARIABLES: Record<string, string> = { AuditTable: 'VIGIL_AUDIT_TABLE' };
 
 /**
  * The whole platform in one process, on loopback: the embedded store, the HTTP API with the
@@ -62,7 +59,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   process.env.VIGIL_DYNAMODB_ENDPOINT = dynamo.endpoint;
   process.env.VIGIL_DATA_DIR = options.dataDir;
   if (options.corsOrigins !== undefined) process.env.VIGIL_CORS_ORIGINS = options.corsOrigins;
-  if (options.auditTable !== undefined) process.env.VIGIL_AUDIT_TABLE = options.auditTable;
+  if (options.tableSuffix !== undefined) {
+    process.env.VIGIL_AUDIT_TABLE = `vigil-audit-${options.tableSuffix}`;
+    process.env.VIGIL_IDENTITY_TABLE = `vigil-identity-${options.tableSuffix}`;
+  }
   const config = readConfig();
   setRuntime(buildRuntime(config, log));
 
@@ -71,13 +71,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     region: config.region,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  const names = Object.fromEntries(
-    Object.entries(TABLE_VARIABLES).map(([id, variable]) => [
-      id,
-      process.env[variable] ?? config.auditTable,
-    ]),
-  );
-  await ensureTables(client, definition.tables, names);
+  await ensureTables(client, definition.tables, localTableNames(config));
   client.destroy();
 
   const functions = new Map(definition.functions.map((f) => [f.name, f.handler]));

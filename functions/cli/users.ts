@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { identity } from '../identity/context';
+import { PERSON_ROLES, type PersonRole } from '../identity/model';
+import { withLocalRuntime } from './local';
+
+/** `vigil users create|list`: accounts on the local platform, each enrolled by a one-time link. */
+export function usersCommands(cli: Command): void {
+  const users = cli.command('users').description('manage user accounts');
+  users
+    .command('create')
+    .description('create an account and print its one-time enrolment link')
+    .requiredOption('--email <email>', 'work email address')
+    .requiredOption('--role <role...>', `one or more of: ${PERSON_ROLES.join(', ')}`)
+    .option('--name <name>', 'first and last name (default: from the email)')
+    .option('--employee-id <id>', 'employee number')
+    .option('--npi <npi>', 'National Provider Identifier (10 digits)')
+    .option('--service', 'a service account (cannot hold PHI roles)')
+    .action(
+      (opts: {
+        email: string;
+        role: PersonRole[];
+        name?: string;
+        employeeId?: string;
+        npi?: string;
+        service?: boolean;
+      }) =>
+        withLocalRuntime(async () => {
+          const { user, enrolmentToken } = await identity().users.create({
+            kind: opts.service ? 'service' : 'person',
+            email: opts.email,
+            name: opts.name ?? nameFromEmail(opts.email),
+            employeeId: opts.employeeId,
+            npi: opts.npi,
+            roles: opts.role,
+          });
+          process.stdout.write(`${enrolmentLink(enrolmentToken)}\n`);
+          process.stderr.write(
+            `account ${user.email} (${user.roles.join(', ')}) created; the link works once, for 24 hours\n`,
+          );
+        }),
+    );
+  users
+    .command('list')
+    .description('list accounts')
+    .action(() =>
+      withLocalRuntime(async () => {
+        for (const u of await identity().users.list()) {
+          const mfa = u.mfaEnrolledAt ? 'mfa' : 'no-mfa';
+          process.stdout.write(`${u.id}\t${u.email}\t${u.roles.join(',')}\t${u.status}\t${mfa}\n`);
+        }
+      }),
+    );
+}
+
+export function enrolmentLink(token: string): string {
+  return `${identity().publicUrl}/enrol#token=${token}`;
+}
+
+function nameFromEmail(email: string): string {
+  const local = email.split('@')[0] ?? email;
+  return local
+    .split(/[._-]+/)
+    .filter(Boolean)
+    .map((part) => part[0]?.toUpperCase() + part.slice(1))
+    .join(' ');
+}

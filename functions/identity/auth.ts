@@ -1,0 +1,349 @@
+import crypto from 'node:crypto';
+import { ConditionFailedError } from '../platform/ports';
+import { HttpError, badRequest, unauthorized } from '../platform/http/errors';
+import { runtime } from '../platform/runtime';
+import type { Identity } from './context';
+import { keys, PHI_ROLES, type User } from './model';
+import { checkPassword, dummyVerify, hashPassword, verifyPassword } from './passwords';
+import { matchRecoveryCode, newRecoveryCodes } from './recovery';
+import { newTotpSecret, otpauthUri, qrDataUrl, verifyTotp } from './totp';
+import { type Credentials, publicUser } from './users';
+
+/**
+ * Sign-in in two steps: something you know (a password, or a federated token), then
+ * something you have (a TOTP code), joined by a short-lived single-use ticket. Only the
+ * second step creates a session (45 CFR 164.312(d), person or entity authentication).
+ */
+export const TICKET_TTL_MS = 5 * 60_000;
+/** Sign-in attempts per address per minute on the auth routes. */
+export const AUTH_RATE_PER_MINUTE = 30;
+
+export interface ClientContext {
+  ip?: string;
+  userAgent?: string;
+}
+
+type Purpose = 'mfa' | 'enrol-mfa';
+interface Ticket {
+  userId: string;
+  purpose: Purpose;
+  method: 'password' | 'oidc' | 'saml';
+}
+
+const sha = (text: string) => crypto.hash('sha256', text, 'hex');
+
+/** The same answer whether the account is unknown, the password wrong or the account locked. */
+const refused = () => unauthorized('the email or password is not right, or the account is locked');
+
+export class Auth {
+  constructor(private readonly id: Identity) {}
+
+  /** Throttles an address on the auth routes: 429 with Retry-After past the limit. */
+  async throttle(ctx: ClientContext, route: string): Promise<void> {
+    const minute = 60_000;
+    const { count, resetAt } = await this.id.counters.hit(`auth#${route}#${ctx.ip ?? '-'}`, minute);
+    const ipFailures = await this.id.counters.peek(
+      `ipfail#${ctx.ip ?? '-'}`,
+      this.id.lockout.ipWindowMs,
+    );
+    const limited =
+      count > AUTH_RATE_PER_MINUTE
+        ? resetAt
+        : ipFailures.count >= this.id.lockout.maxFailuresPerIp
+          ? ipFailures.resetAt
+          : undefined;
+    if (limited === undefined) return;
+    const seconds = Math.max(1, Math.ceil((limited - now().getTime()) / 1000));
+    throw new HttpError(
+      429,
+      'too_many_requests',
+      `too many attempts; try again in ${seconds} s`,
+      undefined,
+      {
+        'retry-after': String(seconds),
+      },
+    );
+  }
+
+  async login(email: unknown, password: unknown, ctx: ClientContext) {
+    if (typeof email !== 'string' || email.length === 0) throw badRequest('email', 'is required');
+    if (typeof password !== 'string' || password.length === 0)
+      throw badRequest('password', 'is required');
+    const user = await this.id.users.byEmail(email);
+    if (!user || !user.passwordHash || user.status === 'invited' || user.status === 'disabled') {
+      await dummyVerify();
+      await this.failed(user, ctx, user ? 'not_active' : 'unknown_account');
+      throw refused();
+    }
+    if (user.status === 'locked' && !(await this.coolDownOver(user))) {
+      // Locked: the password is not even checked, so the answer cannot reveal it.
+      await dummyVerify();
+      await this.audit(user.id, 'login_refused', 'failure', ctx, 'account locked');
+      throw refused();
+    }
+    const { ok, needsRehash } = await verifyPassword(password, user.passwordHash);
+    if (!ok) {
+      await this.failed(user, ctx, 'wrong_password');
+      throw refused();
+    }
+    await this.id.users.update(user.id, {
+      failedLogins: 0,
+      ...(needsRehash ? { passwordHash: await hashPassword(password) } : {}),
+    } as Partial<User & Credentials>);
+    return this.secondFactor(user, 'password', ctx);
+  }
+
+  /** After a verified first factor: a ticket for the TOTP step, or for MFA enrolment. */
+  async secondFactor(user: User & Credentials, method: Ticket['method'], ctx: ClientContext) {
+    if (user.totpSecret) {
+      const ticket = await this.issueTicket({ userId: user.id, purpose: 'mfa', method });
+      await this.audit(user.id, 'password_verified', 'success', ctx);
+      return { status: 'mfa_required' as const, ticket };
+    }
+    const secret = newTotpSecret();
+    await this.id.users.update(user.id, { totpPending: secret });
+    const uri = otpauthUri(secret, user.email);
+    const ticket = await this.issueTicket({ userId: user.id, purpose: 'enrol-mfa', method });
+    return {
+      status: 'mfa_enrolment_required' as const,
+      ticket,
+      totp: { uri, secret, qr: await qrDataUrl(uri) },
+    };
+  }
+
+  /** The second step: a TOTP code (or a recovery code) for a ticket; returns a session. */
+  async mfa(
+    body: { ticket?: unknown; code?: unknown; recoveryCode?: unknown },
+    ctx: ClientContext,
+  ) {
+    if (typeof body.ticket !== 'string') throw badRequest('ticket', 'is required');
+    const ticket = await this.redeemTicket(body.ticket);
+    const user = await this.id.users.get(ticket.userId);
+    if (
+      !user ||
+      user.status === 'disabled' ||
+      (user.status === 'locked' && !(await this.coolDownOver(user)))
+    ) {
+      throw refused();
+    }
+    let recoveryCodes: string[] | undefined;
+    if (ticket.purpose === 'enrol-mfa') {
+      await this.confirmEnrolment(user, body.code, ctx);
+      recoveryCodes = await this.issueRecoveryCodes(user.id);
+    } else if (typeof body.recoveryCode === 'string') {
+      await this.useRecoveryCode(user, body.recoveryCode, ctx);
+    } else {
+      await this.checkTotp(user, body.code, ctx);
+    }
+    await this.endTicket(body.ticket);
+    const { token, session } = await this.id.sessions.create(
+      { id: user.id, roles: user.roles },
+      { ...ctx, mfa: true, method: ticket.method },
+    );
+    await this.audit(user.id, 'login', 'success', ctx, ticket.method, session.id);
+    return { token, session, user: publicUser(user), recoveryCodes };
+  }
+
+  /** A federated identity that proved MFA upstream gets a session; otherwise Vigil's TOTP. */
+  async federated(
+    user: User & Credentials,
+    method: 'oidc' | 'saml',
+    multiFactor: boolean,
+    ctx: ClientContext,
+  ) {
+    if (!multiFactor) return this.secondFactor(user, method, ctx);
+    const { token, session } = await this.id.sessions.create(
+      { id: user.id, roles: user.roles },
+      { ...ctx, mfa: true, method },
+    );
+    await this.audit(user.id, 'login', 'success', ctx, `${method} with upstream MFA`, session.id);
+    return { status: 'signed_in' as const, token, session, user: publicUser(user) };
+  }
+
+  async stepUp(
+    token: string | undefined,
+    userId: string,
+    code: unknown,
+    ctx: ClientContext,
+  ): Promise<void> {
+    const user = await this.id.users.get(userId);
+    if (!user || !token) throw refused();
+    await this.checkTotp(user, code, ctx);
+    await this.id.sessions.markMfa(token, ctx);
+    await this.audit(user.id, 'step_up', 'success', ctx);
+  }
+
+  async enrol(body: Record<string, unknown>, ctx: ClientContext) {
+    if (typeof body.token !== 'string') throw badRequest('token', 'is required');
+    if (typeof body.password !== 'string') throw badRequest('password', 'is required');
+    const text = (name: string) =>
+      typeof body[name] === 'string' ? (body[name] as string) : undefined;
+    const person =
+      text('email') !== undefined
+        ? {
+            email: text('email') ?? '',
+            name: text('name') ?? '',
+            employeeId: text('employeeId'),
+            npi: text('npi'),
+          }
+        : undefined;
+    const password = body.password;
+    const user = await this.id.users.redeemEnrolment(body.token, person, (who) => {
+      const verdict = checkPassword(password, { name: who.name, email: who.email });
+      if (!verdict.ok) throw badRequest('password', verdict.reason);
+    });
+    await this.id.users.update(user.id, {
+      passwordHash: await hashPassword(password),
+      status: 'active',
+    });
+    await this.audit(user.id, 'password_set', 'success', ctx);
+    return this.secondFactor({ ...user, status: 'active', totpSecret: undefined }, 'password', ctx);
+  }
+
+  private async confirmEnrolment(user: User & Credentials, code: unknown, ctx: ClientContext) {
+    if (!user.totpPending) throw badRequest('ticket', 'no MFA enrolment is pending; sign in again');
+    if (typeof code !== 'string')
+      throw badRequest('code', 'enter the 6-digit code from your authenticator');
+    const result = verifyTotp(user.totpPending, code, now());
+    if (!result.ok) {
+      await this.audit(user.id, 'mfa_enrolment_failed', 'failure', ctx);
+      throw unauthorized('the code is not right; check the time on your device and try again');
+    }
+    await this.id.users.update(
+      user.id,
+      {
+        totpSecret: user.totpPending,
+        totpLastStep: result.step,
+        mfaEnrolledAt: now().toISOString(),
+      },
+      ['totpPending'],
+    );
+    await this.audit(user.id, 'mfa_enrolled', 'success', ctx);
+  }
+
+  private async checkTotp(user: User & Credentials, code: unknown, ctx: ClientContext) {
+    if (typeof code !== 'string')
+      throw badRequest('code', 'enter the 6-digit code from your authenticator');
+    if (!user.totpSecret) throw badRequest('code', 'this account has no MFA enrolled');
+    const result = verifyTotp(user.totpSecret, code, now(), user.totpLastStep);
+    const fresh =
+      result.ok && (await this.id.users.useTotpStep(user.id, result.step, user.totpLastStep));
+    if (!fresh) {
+      await this.failed(user, ctx, result.ok ? 'replayed' : result.reason);
+      throw unauthorized('the code is not right or was used already');
+    }
+  }
+
+  private async useRecoveryCode(user: User & Credentials, code: string, ctx: ClientContext) {
+    const hashes = user.recoveryHashes ?? [];
+    const index = matchRecoveryCode(code, hashes);
+    if (index < 0) {
+      await this.failed(user, ctx, 'wrong_recovery_code');
+      throw unauthorized('the recovery code is not right or was used already');
+    }
+    const left = hashes.filter((_, i) => i !== index);
+    await this.id.users.update(user.id, { recoveryHashes: left } as Partial<User & Credentials>);
+    await this.audit(user.id, 'recovery_code_used', 'success', ctx, `${left.length} left`);
+  }
+
+  private async issueRecoveryCodes(userId: string): Promise<string[]> {
+    const { codes, hashes } = newRecoveryCodes();
+    await this.id.users.update(userId, { recoveryHashes: hashes });
+    return codes;
+  }
+
+  /** Counts a failure against the account (locking it at the limit) and the address. */
+  private async failed(user: (User & Credentials) | undefined, ctx: ClientContext, reason: string) {
+    await this.id.counters.hit(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs);
+    if (!user) {
+      await this.audit('unknown', 'login_failed', 'failure', ctx, reason);
+      return;
+    }
+    const failures = Number((user as { failedLogins?: number }).failedLogins ?? 0) + 1;
+    await this.id.users.update(user.id, { failedLogins: failures } as Partial<User & Credentials>);
+    await this.audit(user.id, 'login_failed', 'failure', ctx, reason);
+    if (failures >= this.id.lockout.maxFailures && user.status !== 'locked') {
+      await this.id.users.setStatus(user.id, 'locked', 'failed_logins');
+      await this.audit(user.id, 'lockout', 'failure', ctx, `${failures} consecutive failures`);
+    }
+  }
+
+  private async coolDownOver(user: User): Promise<boolean> {
+    const { coolDownMs } = this.id.lockout;
+    if (coolDownMs === 0 || user.lockedReason !== 'failed_logins' || !user.lockedAt) return false;
+    if (now().getTime() - Date.parse(user.lockedAt) < coolDownMs) return false;
+    await this.id.users.setStatus(user.id, 'active');
+    await this.id.users.update(user.id, { failedLogins: 0 } as Partial<User & Credentials>);
+    await this.audit('system', 'unlock', 'success', {}, 'cool-down over', undefined, user.id);
+    return true;
+  }
+
+  private async issueTicket(ticket: Ticket): Promise<string> {
+    const token = crypto.randomBytes(32).toString('base64url');
+    const rt = runtime();
+    await rt.store.put(rt.config.identityTable, {
+      ...keys.ticket(sha(token)),
+      ...ticket,
+      expiresAt: Math.floor((now().getTime() + TICKET_TTL_MS) / 1000),
+    });
+    return token;
+  }
+
+  private async redeemTicket(token: string): Promise<Ticket> {
+    const rt = runtime();
+    const key = keys.ticket(sha(token));
+    const item = await rt.store.get(rt.config.identityTable, key);
+    if (!item || item.usedAt || Number(item.expiresAt) * 1000 < now().getTime()) {
+      throw unauthorized('the sign-in step expired or was used; start again with your password');
+    }
+    // A wrong code keeps the ticket for another try (the account's failure count still grows);
+    // a right one ends it before any session exists.
+    return {
+      userId: String(item.userId),
+      purpose: item.purpose as Purpose,
+      method: item.method as Ticket['method'],
+    };
+  }
+
+  async endTicket(token: string): Promise<void> {
+    const rt = runtime();
+    try {
+      await rt.store.update(rt.config.identityTable, keys.ticket(sha(token)), {
+        set: { usedAt: now().toISOString() },
+        expect: { usedAt: undefined },
+      });
+    } catch (error) {
+      if (error instanceof ConditionFailedError)
+        throw unauthorized('this sign-in step was used already');
+      throw error;
+    }
+  }
+
+  async audit(
+    actorId: string,
+    event: string,
+    outcome: 'success' | 'failure',
+    ctx: ClientContext,
+    reason?: string,
+    sessionId?: string,
+    subjectId?: string,
+  ): Promise<void> {
+    await this.id.audit({
+      actorId,
+      action: 'execute',
+      event,
+      resourceType:
+        event.startsWith('mfa') || event.startsWith('recovery') ? 'Credential' : 'Session',
+      resourceId: sessionId ?? subjectId ?? actorId,
+      outcome,
+      reason,
+      ipAddress: ctx.ip,
+      userAgent: ctx.userAgent,
+      sessionId,
+    });
+  }
+}
+
+const now = () => runtime().clock.now();
+
+export { PHI_ROLES };

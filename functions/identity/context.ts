@@ -1,0 +1,111 @@
+import crypto from 'node:crypto';
+import { runtime } from '../platform/runtime';
+import { auditLog } from '../audit/context';
+import type { IdentityAudit, IdentityAuditEvent } from './model';
+import { Users } from './users';
+import { SessionService, sessionPolicyFrom } from './sessions';
+import { WindowCounter, lockoutPolicyFrom, type LockoutPolicy } from './counters';
+import { OidcVerifier, oidcConfigFrom } from './oidc';
+import { SamlVerifier, samlConfigFrom } from './saml';
+import { keys } from './model';
+import { ConditionFailedError } from '../platform/ports';
+
+/** The stream that records sign-ins, lockouts, MFA and session events. */
+export const IDENTITY_STREAM = 'vigil-identity';
+
+export interface Identity {
+  users: Users;
+  sessions: SessionService;
+  counters: WindowCounter;
+  lockout: LockoutPolicy;
+  oidc: OidcVerifier;
+  saml?: SamlVerifier;
+  audit: IdentityAudit;
+  publicUrl: string;
+}
+
+let current: Identity | undefined;
+
+/**
+ * Identity services over the process runtime. Their settings are read once here, from the
+ * same environment the runtime's configuration came from.
+ */
+export function identity(env: Record<string, string | undefined> = process.env): Identity {
+  if (current) return current;
+  const rt = runtime();
+  const table = rt.config.identityTable;
+  const audit: IdentityAudit = (event) => recordIdentityEvent(event);
+  const samlConfig = samlConfigFrom(env);
+  current = {
+    users: new Users(rt.store, table, rt.clock),
+    sessions: new SessionService(rt.store, table, rt.clock, sessionPolicyFrom(env), audit),
+    counters: new WindowCounter(rt.store, table, rt.clock),
+    lockout: lockoutPolicyFrom(env),
+    oidc: new OidcVerifier(oidcConfigFrom(env), { clock: () => rt.clock.now() }),
+    saml: samlConfig
+      ? new SamlVerifier(
+          samlConfig,
+          (id, notOnOrAfter) => rememberAssertion(id, notOnOrAfter),
+          () => rt.clock.now(),
+        )
+      : undefined,
+    audit,
+    publicUrl: rt.config.publicUrl,
+  };
+  return current;
+}
+
+export function resetIdentity(): void {
+  current = undefined;
+}
+
+/** SAML assertion ids are remembered until they expire, so none can be replayed. */
+async function rememberAssertion(id: string, notOnOrAfter: Date): Promise<boolean> {
+  const rt = runtime();
+  try {
+    await rt.store.put(
+      rt.config.identityTable,
+      { ...keys.samlAssertion(id), expiresAt: Math.ceil(notOnOrAfter.getTime() / 1000) + 300 },
+      { ifAbsent: true },
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionFailedError) return false;
+    throw error;
+  }
+}
+
+/** Identity events go to the audit log as native events; no password, code or token. */
+export async function recordIdentityEvent(event: IdentityAuditEvent): Promise<void> {
+  const rt = runtime();
+  await auditLog().ingest(
+    { source: 'api', stream: IDENTITY_STREAM, producer: 'vigil' },
+    [
+      {
+        ref: 0,
+        // Each event is its own record, however alike two of them look.
+        sourceRef: `identity:${crypto.randomUUID()}`,
+        decoded: {
+          format: 'native',
+          parsed: {
+            ok: true,
+            value: {
+              userId: event.actorId,
+              action: event.action,
+              resourceType: event.resourceType,
+              resourceId: event.resourceId,
+              ipAddress: event.ipAddress,
+              userAgent: event.userAgent?.slice(0, 1024),
+              sessionId: event.sessionId,
+              timestamp: rt.clock.now().toISOString(),
+              reason: event.reason ? `${event.event}: ${event.reason}` : event.event,
+              application: 'vigil-identity',
+              outcome: event.outcome,
+            },
+          },
+        },
+      },
+    ],
+    { checkpoint: false },
+  );
+}

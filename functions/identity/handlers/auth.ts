@@ -1,0 +1,226 @@
+import type { Context } from 'aws-lambda';
+import { httpHandler, type HttpResult } from '../../platform/http/api';
+import { httpOptions } from '../../platform/http/options';
+import type { HttpRequest } from '../../platform/http/event';
+import { badRequest, notFound, unauthorized } from '../../platform/http/errors';
+import { Auth, type ClientContext } from '../auth';
+import { identity } from '../context';
+import { UserError, publicUser } from '../users';
+import { enrolmentPage } from '../pages';
+import { SessionLimitError } from '../sessions';
+import {
+  authenticateRequest,
+  clearedSessionCookie,
+  sessionCookie,
+  sessionTokenOf,
+} from '../authenticate';
+import { OidcError } from '../oidc';
+import { SamlError } from '../saml';
+import { HttpError } from '../../platform/http/errors';
+
+type Route = (request: HttpRequest, auth: Auth, ctx: ClientContext) => Promise<HttpResult>;
+
+/** Sign-in, MFA, step-up, sign-out and the current session. */
+const ROUTES: Record<string, Route> = {
+  'GET /enrol': async () => enrolmentPage(),
+  'POST /v1/auth/login': async (request, auth, ctx) => {
+    await auth.throttle(ctx, 'login');
+    const body = objectBody(request);
+    return { status: 200, body: await auth.login(body.email, body.password, ctx) };
+  },
+  'POST /v1/auth/enrol': async (request, auth, ctx) => {
+    await auth.throttle(ctx, 'enrol');
+    return { status: 200, body: await auth.enrol(objectBody(request), ctx) };
+  },
+  'POST /v1/auth/mfa': async (request, auth, ctx) => {
+    await auth.throttle(ctx, 'mfa');
+    return signedIn(await auth.mfa(objectBody(request), ctx));
+  },
+  'POST /v1/auth/oidc': async (request, auth, ctx) => {
+    await auth.throttle(ctx, 'oidc');
+    const { idToken } = objectBody(request);
+    if (typeof idToken !== 'string') throw badRequest('idToken', 'is required');
+    const who = await federated(() => identity().oidc.verify(idToken));
+    const user = await provision(who, 'oidc', auth, ctx);
+    return federatedResult(await auth.federated(user, 'oidc', who.multiFactor, ctx));
+  },
+  'POST /v1/auth/saml': async (request, auth, ctx) => {
+    await auth.throttle(ctx, 'saml');
+    const saml = identity().saml;
+    if (!saml) throw new HttpError(503, 'saml_not_configured', 'SAML sign-in is not configured');
+    const response = samlResponseOf(request);
+    const who = await federated(() => saml.verifyPostResponse(response));
+    const user = await provision(who, 'saml', auth, ctx);
+    return federatedResult(await auth.federated(user, 'saml', false, ctx));
+  },
+  'POST /v1/auth/step-up': async (request, auth, ctx) => {
+    const token = sessionTokenOf(request);
+    const userId = await stepUpCandidate(request, token);
+    await auth.stepUp(token, userId, objectBody(request).code, ctx);
+    return { status: 200, body: { stepUpAt: new Date().toISOString() } };
+  },
+  'POST /v1/auth/logout': async (request, auth, ctx) => {
+    const token = sessionTokenOf(request);
+    const principal = await requireUser(request);
+    // The session service audits the logout itself.
+    await identity().sessions.end(token as string, 'logout', principal.id);
+    return {
+      status: 200,
+      body: { signedOut: true },
+      headers: { 'set-cookie': clearedSessionCookie() },
+    };
+  },
+  'GET /v1/auth/session': async (request) => {
+    const principal = await requireUser(request);
+    const user = await identity().users.get(principal.id);
+    if (!user) throw notFound('the signed-in user');
+    return {
+      status: 200,
+      body: {
+        sessionId: principal.sessionId,
+        freshMfa: principal.freshMfa,
+        user: publicUser(user),
+      },
+    };
+  },
+};
+
+export async function auth(request: HttpRequest, _context: Context): Promise<HttpResult> {
+  const route = ROUTES[`${request.method} ${request.path.replace(/\/$/, '')}`];
+  if (!route) throw notFound(`the route ${request.method} ${request.path}`);
+  const ctx = { ip: request.sourceIp, userAgent: request.userAgent };
+  try {
+    return await route(request, new Auth(identity()), ctx);
+  } catch (error) {
+    if (error instanceof UserError) {
+      throw new HttpError(error.status, 'invalid_request', error.message, error.field);
+    }
+    if (error instanceof SessionLimitError) {
+      throw new HttpError(
+        409,
+        'session_limit',
+        'too many sessions are open; sign out of one first',
+      );
+    }
+    throw error;
+  }
+}
+
+function objectBody(request: HttpRequest): Record<string, unknown> {
+  if (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body)) {
+    throw badRequest('body', 'must be a JSON object');
+  }
+  return request.body as Record<string, unknown>;
+}
+
+/** The signed-in user, or the user of a session that is waiting for step-up. */
+async function stepUpCandidate(request: HttpRequest, token: string | undefined): Promise<string> {
+  try {
+    return (await requireUser(request)).id;
+  } catch (error) {
+    const waiting = error instanceof HttpError && error.code === 'step_up_required' && token;
+    const owner = waiting ? await identity().sessions.ownerOf(token) : undefined;
+    if (!owner) throw error;
+    return owner;
+  }
+}
+
+async function requireUser(request: HttpRequest) {
+  const principal = await authenticateRequest(request);
+  if (!principal || principal.kind !== 'user') throw unauthorized('sign in first');
+  return principal;
+}
+
+function signedIn(result: Awaited<ReturnType<Auth['mfa']>>): HttpResult {
+  const maxAge = Math.floor(identity().sessions.policy.absoluteMs / 1000);
+  return {
+    status: 200,
+    // The token is in the body for API clients (Bearer) and in the cookie for the console.
+    body: {
+      status: 'signed_in',
+      token: result.token,
+      sessionId: result.session.id,
+      user: result.user,
+      recoveryCodes: result.recoveryCodes,
+    },
+    headers: { 'set-cookie': sessionCookie(result.token, maxAge) },
+  };
+}
+
+function federatedResult(result: Awaited<ReturnType<Auth['federated']>>): HttpResult {
+  if (result.status !== 'signed_in') return { status: 200, body: result };
+  const maxAge = Math.floor(identity().sessions.policy.absoluteMs / 1000);
+  return {
+    status: 200,
+    body: {
+      status: 'signed_in',
+      token: result.token,
+      sessionId: result.session.id,
+      user: result.user,
+    },
+    headers: { 'set-cookie': sessionCookie(result.token, maxAge) },
+  };
+}
+
+async function federated<T>(verify: () => Promise<T>): Promise<T> {
+  try {
+    return await verify();
+  } catch (error) {
+    if (error instanceof OidcError || error instanceof SamlError) {
+      const status = (error as { status?: number }).status === 503 ? 503 : 401;
+      throw new HttpError(
+        status,
+        status === 503 ? 'identity_provider_unavailable' : 'invalid_token',
+        (error as { reason?: string }).reason ?? 'the token was refused',
+      );
+    }
+    throw error;
+  }
+}
+
+/** Federated users are provisioned on first sign-in from verified claims only. */
+async function provision(
+  who: {
+    issuer: string;
+    subject: string;
+    email?: string;
+    name?: string;
+    roles: import('../model').PersonRole[];
+  },
+  method: 'oidc' | 'saml',
+  auth: Auth,
+  ctx: ClientContext,
+) {
+  const users = identity().users;
+  const existing = await users.byFederated(who.issuer, who.subject);
+  if (existing) {
+    if (existing.status === 'disabled' || existing.status === 'locked')
+      throw unauthorized('the account is locked or disabled');
+    return existing;
+  }
+  if (!who.email || who.roles.length === 0) {
+    throw new HttpError(
+      403,
+      'not_provisioned',
+      'the identity provider gave no email or no mapped role for this account',
+    );
+  }
+  const { user } = await users.create({
+    email: who.email,
+    name: who.name ?? who.email,
+    roles: who.roles,
+    federated: { issuer: who.issuer, subject: who.subject },
+  });
+  await auth.audit(user.id, 'provisioned', 'success', ctx, method);
+  const created = await users.get(user.id);
+  if (!created) throw notFound('the provisioned user');
+  return created;
+}
+
+function samlResponseOf(request: HttpRequest): string {
+  const body = request.body as Record<string, unknown> | undefined;
+  if (body && typeof body.SAMLResponse === 'string') return body.SAMLResponse;
+  throw badRequest('SAMLResponse', 'is required');
+}
+
+export const handler = httpHandler(auth, () => ({ ...httpOptions(), acceptForm: true }));

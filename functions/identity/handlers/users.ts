@@ -1,0 +1,207 @@
+import type { Context } from 'aws-lambda';
+import { httpHandler, type HttpResult } from '../../platform/http/api';
+import { httpOptions } from '../../platform/http/options';
+import type { HttpRequest } from '../../platform/http/event';
+import { HttpError, badRequest, notFound } from '../../platform/http/errors';
+import { contentRange, parseListParams } from '../../platform/http/list-params';
+import { authenticateRequest } from '../authenticate';
+import { identity } from '../context';
+import { PERSON_ROLES, type PersonRole, type User } from '../model';
+import { UserError, publicUser } from '../users';
+
+/** Only a security officer manages users; changes need a fresh MFA (step-up). */
+const OFFICERS = ['security_officer'];
+
+type Route = (request: HttpRequest, params: string[]) => Promise<HttpResult>;
+const WRITE = new Set(['POST', 'PUT', 'DELETE']);
+
+const ROUTES: Array<[string, RegExp, Route]> = [
+  ['GET', /^\/v1\/users$/, list],
+  ['POST', /^\/v1\/users$/, create],
+  ['GET', /^\/v1\/users\/([^/]+)$/, one],
+  ['PUT', /^\/v1\/users\/([^/]+)$/, update],
+  ['POST', /^\/v1\/users\/([^/]+)\/lock$/, (r, p) => setStatus(r, p, 'locked')],
+  ['POST', /^\/v1\/users\/([^/]+)\/unlock$/, (r, p) => setStatus(r, p, 'active')],
+  ['POST', /^\/v1\/users\/([^/]+)\/reset-mfa$/, resetMfa],
+  ['GET', /^\/v1\/users\/([^/]+)\/sessions$/, sessions],
+  ['DELETE', /^\/v1\/users\/([^/]+)\/sessions\/([^/]+)$/, revokeSession],
+];
+
+export async function users(request: HttpRequest, _context: Context): Promise<HttpResult> {
+  for (const [method, pattern, route] of ROUTES) {
+    const match = pattern.exec(request.path.replace(/\/$/, ''));
+    if (match && method === request.method) {
+      if (WRITE.has(method) && !request.principal?.freshMfa) {
+        throw new HttpError(
+          401,
+          'step_up_required',
+          'confirm with a fresh MFA code at /v1/auth/step-up',
+        );
+      }
+      try {
+        return await route(request, match.slice(1).map(decodeURIComponent));
+      } catch (error) {
+        if (error instanceof UserError)
+          throw new HttpError(error.status, 'invalid_request', error.message, error.field);
+        throw error;
+      }
+    }
+  }
+  throw notFound(`the route ${request.method} ${request.path}`);
+}
+
+async function list(request: HttpRequest): Promise<HttpResult> {
+  const params = parseListParams(request.query, {
+    sortable: ['email', 'name', 'status', 'createdAt'],
+    filterable: ['id', 'q', 'role', 'status'],
+    defaultSort: { field: 'email', order: 'ASC' },
+  });
+  const { filter, sort, range } = params;
+  const ids =
+    filter.id === undefined
+      ? undefined
+      : (Array.isArray(filter.id) ? filter.id : [filter.id]).map(String);
+  const q = typeof filter.q === 'string' ? filter.q.toLowerCase() : undefined;
+  const all = (await identity().users.list()).filter(
+    (u) =>
+      (!ids || ids.includes(u.id)) &&
+      (!q || u.email.includes(q) || u.name.toLowerCase().includes(q)) &&
+      (filter.role === undefined || u.roles.includes(filter.role as PersonRole)) &&
+      (filter.status === undefined || u.status === filter.status),
+  );
+  const direction = sort.order === 'ASC' ? 1 : -1;
+  const key = (u: User) => String(u[sort.field as keyof User] ?? '');
+  all.sort((a, b) => (key(a) < key(b) ? -direction : key(a) > key(b) ? direction : 0));
+  const page = all.slice(range.start, range.end + 1);
+  return {
+    status: 200,
+    body: page,
+    headers: { 'content-range': contentRange('users', range.start, page.length, all.length) },
+  };
+}
+
+async function create(request: HttpRequest): Promise<HttpResult> {
+  const body = objectBody(request);
+  const { user, enrolmentToken } = await identity().users.create({
+    kind: body.kind === 'service' ? 'service' : 'person',
+    email: String(body.email ?? ''),
+    name: String(body.name ?? ''),
+    employeeId: optionalString(body.employeeId),
+    npi: optionalString(body.npi),
+    roles: rolesOf(body.roles),
+  });
+  await audit(request, 'user_created', user.id);
+  return { status: 201, body: { ...user, enrolmentUrl: enrolmentUrl(enrolmentToken) } };
+}
+
+async function one(_request: HttpRequest, [id]: string[]): Promise<HttpResult> {
+  const user = await identity().users.get(id as string);
+  if (!user) throw notFound(`user ${id}`);
+  return { status: 200, body: publicUser(user) };
+}
+
+async function update(request: HttpRequest, [id]: string[]): Promise<HttpResult> {
+  const body = objectBody(request);
+  const change: Partial<User> = {};
+  if (body.name !== undefined) change.name = String(body.name);
+  if (body.roles !== undefined) change.roles = rolesOf(body.roles);
+  if (body.employeeId !== undefined) change.employeeId = optionalString(body.employeeId);
+  if (body.npi !== undefined) change.npi = optionalString(body.npi);
+  const user = publicUser(await identity().users.update(id as string, change));
+  if (change.roles)
+    await identity().sessions.revokeAll(id as string, request.principal?.id ?? 'unknown');
+  await audit(request, 'user_updated', id as string);
+  return { status: 200, body: user };
+}
+
+async function setStatus(
+  request: HttpRequest,
+  [id]: string[],
+  status: 'locked' | 'active',
+): Promise<HttpResult> {
+  const user = await identity().users.setStatus(
+    id as string,
+    status,
+    status === 'locked' ? 'officer' : undefined,
+  );
+  if (status === 'active')
+    await identity().users.update(id as string, { failedLogins: 0 } as Partial<User>);
+  if (status === 'locked')
+    await identity().sessions.revokeAll(id as string, request.principal?.id ?? 'unknown');
+  await audit(request, status === 'locked' ? 'lock' : 'unlock', id as string);
+  return { status: 200, body: user };
+}
+
+async function resetMfa(request: HttpRequest, [id]: string[]): Promise<HttpResult> {
+  const user = await identity().users.update(id as string, {}, [
+    'totpSecret',
+    'totpPending',
+    'totpLastStep',
+    'recoveryHashes',
+    'mfaEnrolledAt',
+  ]);
+  await identity().sessions.revokeAll(id as string, request.principal?.id ?? 'unknown');
+  await audit(request, 'mfa_reset', id as string);
+  return { status: 200, body: publicUser(user) };
+}
+
+async function sessions(_request: HttpRequest, [id]: string[]): Promise<HttpResult> {
+  const list = await identity().sessions.listForUser(id as string);
+  return {
+    status: 200,
+    body: list,
+    headers: { 'content-range': contentRange('sessions', 0, list.length, list.length) },
+  };
+}
+
+async function revokeSession(request: HttpRequest, [id, sessionId]: string[]): Promise<HttpResult> {
+  const all = await identity().sessions.listForUser(id as string);
+  const session = all.find((s) => s.id === sessionId);
+  if (!session) throw notFound(`session ${sessionId}`);
+  await identity().sessions.revokeById(
+    id as string,
+    sessionId as string,
+    request.principal?.id ?? 'unknown',
+  );
+  // The session service audits the revocation itself.
+  // react-admin's delete expects the deleted record back.
+  return { status: 200, body: { ...session, endReason: 'revoked' } };
+}
+
+function objectBody(request: HttpRequest): Record<string, unknown> {
+  if (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body)) {
+    throw badRequest('body', 'must be a JSON object');
+  }
+  return request.body as Record<string, unknown>;
+}
+
+const optionalString = (value: unknown) =>
+  value === undefined || value === null || value === '' ? undefined : String(value);
+
+function rolesOf(value: unknown): PersonRole[] {
+  if (!Array.isArray(value))
+    throw badRequest('roles', `must be a list of: ${PERSON_ROLES.join(', ')}`);
+  return value.map(String) as PersonRole[];
+}
+
+export function enrolmentUrl(token: string): string {
+  return `${identity().publicUrl}/enrol#token=${token}`;
+}
+
+async function audit(request: HttpRequest, event: string, userId: string, sessionId?: string) {
+  await identity().audit({
+    actorId: request.principal?.id ?? 'unknown',
+    action: event.includes('created') ? 'create' : 'update',
+    event,
+    resourceType: sessionId ? 'Session' : 'User',
+    resourceId: sessionId ?? userId,
+    outcome: 'success',
+    ipAddress: request.sourceIp,
+    userAgent: request.userAgent,
+    sessionId: request.principal?.sessionId,
+  });
+}
+
+export const handler = httpHandler(users, () =>
+  httpOptions(OFFICERS, { authenticate: authenticateRequest }),
+);

@@ -1,0 +1,76 @@
+/**
+ * The identity model shared by users, credentials, sessions and federation. Every person has
+ * one account (45 CFR 164.312(a)(2)(i), unique user identification); services are a separate
+ * principal type that can never hold a role that reaches PHI.
+ */
+
+export const PERSON_ROLES = [
+  'security_officer',
+  'privacy_officer',
+  'compliance',
+  'auditor',
+  'physician',
+  'nurse',
+  'pharmacist',
+  'lab_technician',
+  'billing',
+  'front_desk',
+] as const;
+export type PersonRole = (typeof PERSON_ROLES)[number];
+
+/** Roles that read or change PHI; every account holding one must use MFA. */
+export const PHI_ROLES: readonly PersonRole[] = PERSON_ROLES;
+
+export type PrincipalKind = 'person' | 'service';
+export type UserStatus = 'invited' | 'active' | 'locked' | 'disabled';
+
+export interface User {
+  id: string;
+  kind: PrincipalKind;
+  email: string;
+  name: string;
+  /** Employee number or NPI: ties the account to one person. */
+  employeeId?: string;
+  npi?: string;
+  roles: PersonRole[];
+  status: UserStatus;
+  createdAt: string;
+  /** Federated users: the issuer and subject that sign them in. */
+  federated?: { issuer: string; subject: string };
+  mfaEnrolledAt?: string;
+  lockedAt?: string;
+  lockedReason?: string;
+}
+
+/** What the audit log is told about an identity event: never a password, code or token. */
+export interface IdentityAuditEvent {
+  /** Who acted (the user signing in, or the officer acting on another account). */
+  actorId: string;
+  action: 'view' | 'create' | 'update' | 'delete' | 'execute';
+  /** e.g. `login`, `login_failed`, `lockout`, `unlock`, `mfa_enrolled`, `step_up`, `logout`. */
+  event: string;
+  resourceType: 'Session' | 'User' | 'Credential';
+  resourceId: string;
+  outcome: 'success' | 'failure';
+  reason?: string;
+  ipAddress?: string;
+  userAgent?: string;
+  sessionId?: string;
+}
+
+export type IdentityAudit = (event: IdentityAuditEvent) => Promise<void>;
+
+/** Keys in the identity table (pk, sk; gsi1 lists users by email, gsi2 sessions by user). */
+export const keys = {
+  user: (id: string) => ({ pk: `USER#${id}`, sk: 'U' }),
+  email: (email: string) => ({ pk: `EMAIL#${email}`, sk: 'E' }),
+  federated: (issuer: string, subject: string) => ({ pk: `FED#${issuer}#${subject}`, sk: 'F' }),
+  enrolment: (tokenHash: string) => ({ pk: `ENROL#${tokenHash}`, sk: 'T' }),
+  session: (tokenHash: string) => ({ pk: `SESSION#${tokenHash}`, sk: 'S' }),
+  failures: (scope: 'account' | 'ip', id: string) => ({ pk: `FAIL#${scope}#${id}`, sk: 'C' }),
+  rate: (bucket: string) => ({ pk: `RATE#${bucket}`, sk: 'R' }),
+  samlAssertion: (id: string) => ({ pk: `SAML#${id}`, sk: 'A' }),
+  ticket: (tokenHash: string) => ({ pk: `TICKET#${tokenHash}`, sk: 'T' }),
+};
+export const USERS_PARTITION = 'USERS';
+export const sessionsOfUser = (userId: string) => `USESS#${userId}`;

@@ -1,0 +1,297 @@
+import { X509Certificate } from 'node:crypto';
+import { SAML, SamlStatusError, ValidateInResponseTo, type Profile } from '@node-saml/node-saml';
+import type { PersonRole } from './model';
+import {
+  CLOCK_LEEWAY_SECONDS,
+  FederationConfigError,
+  mapRoles,
+  parseRoleMap,
+  readAllOrNone,
+  requireTrustedUrl,
+} from './oidc';
+
+/**
+ * Verification of SAML 2.0 Web Browser SSO responses (SAML Profiles section 4.1) posted to our
+ * assertion consumer service, and the mapping of their attributes onto Vigil roles.
+ * Provisioning and sessions belong to the caller, which keys accounts on (issuer, NameID).
+ */
+
+/** The same drift allowance as for OIDC tokens, on every NotBefore and NotOnOrAfter. */
+export const CLOCK_SKEW_MS = CLOCK_LEEWAY_SECONDS * 1000;
+
+/** Microsoft Entra ID's group claim, the most common source of groups. */
+export const DEFAULT_GROUPS_ATTRIBUTE =
+  'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups';
+
+/** Responses carrying hundreds of groups stay well below this; more is refused unparsed. */
+export const MAX_SAML_RESPONSE_LENGTH = 512 * 1024;
+
+/** SAML Core 3.0 section 3.1: the only confirmation method the Web SSO profile allows. */
+const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+
+const EMAIL_ATTRIBUTES = ['http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress'];
+const NAME_ATTRIBUTES = [
+  'http://schemas.microsoft.com/identity/claims/displayname',
+  'urn:oid:2.16.840.1.113730.3.1.241',
+  'displayName',
+];
+
+export interface SamlConfig {
+  entryPoint: string;
+  /** Our entity ID, as the identity provider knows us. */
+  issuer: string;
+  audience: string;
+  /** Our assertion consumer service URL; assertions must name it as Recipient. */
+  callbackUrl: string;
+  idpCert: string;
+  groupsAttribute: string;
+  roleMap: Record<string, PersonRole>;
+}
+
+export interface SamlIdentity {
+  /** The identity provider's entity ID, from the signed assertion. */
+  issuer: string;
+  /** The NameID. */
+  subject: string;
+  email?: string;
+  name?: string;
+  roles: PersonRole[];
+}
+
+export type SamlReason =
+  | 'signature'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'audience'
+  | 'recipient'
+  | 'replayed'
+  | 'idp_status'
+  | 'malformed'
+  | 'claims'
+  | 'not_configured'
+  | 'unavailable';
+
+/** 401 for a response we refuse; 503 when we cannot decide, which is never taken as success. */
+export class SamlError extends Error {
+  constructor(
+    readonly status: 401 | 503,
+    readonly reason: SamlReason,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      status === 401 ? `SAML response refused: ${reason}` : `sign-in unavailable: ${reason}`,
+      options,
+    );
+    this.name = 'SamlError';
+  }
+}
+
+/**
+ * Records an assertion id until `notOnOrAfter`; false when it was recorded before. The caller
+ * backs it with a conditional write so two servers cannot both accept one assertion.
+ */
+export type ReplayGuard = (assertionId: string, notOnOrAfter: Date) => Promise<boolean>;
+
+type Env = Record<string, string | undefined>;
+
+/** Certificates pasted into one-line variables often arrive with literal `\n`. */
+function parseCertificate(raw: string): string {
+  const pem = raw.replace(/\\n/g, '\n');
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new FederationConfigError('VIGIL_SAML_IDP_CERT is not a PEM certificate');
+  }
+  return pem;
+}
+
+export function samlConfigFrom(env: Env): SamlConfig | undefined {
+  const required = readAllOrNone(env, [
+    'VIGIL_SAML_ENTRY_POINT',
+    'VIGIL_SAML_ISSUER',
+    'VIGIL_SAML_AUDIENCE',
+    'VIGIL_SAML_CALLBACK_URL',
+    'VIGIL_SAML_IDP_CERT',
+  ]);
+  if (!required) return undefined;
+  return {
+    entryPoint: requireTrustedUrl('VIGIL_SAML_ENTRY_POINT', required.VIGIL_SAML_ENTRY_POINT),
+    issuer: required.VIGIL_SAML_ISSUER,
+    audience: required.VIGIL_SAML_AUDIENCE,
+    callbackUrl: requireTrustedUrl('VIGIL_SAML_CALLBACK_URL', required.VIGIL_SAML_CALLBACK_URL),
+    idpCert: parseCertificate(required.VIGIL_SAML_IDP_CERT),
+    groupsAttribute: env.VIGIL_SAML_GROUPS_ATTRIBUTE?.trim() || DEFAULT_GROUPS_ATTRIBUTE,
+    roleMap: parseRoleMap('VIGIL_SAML_ROLE_MAP', env.VIGIL_SAML_ROLE_MAP),
+  };
+}
+
+/** node-saml reports failures as messages only; these are the ones it has. */
+const REASON_OF_MESSAGE: [RegExp, SamlReason][] = [
+  [/signature/i, 'signature'],
+  [/expired/i, 'expired'],
+  [/not yet valid/i, 'not_yet_valid'],
+  [/audience/i, 'audience'],
+];
+
+/** Never keeps the cause: node-saml's messages quote values from the response. */
+function classify(error: unknown): SamlError {
+  if (error instanceof SamlStatusError) return new SamlError(401, 'idp_status');
+  const message = error instanceof Error ? error.message : '';
+  const match = REASON_OF_MESSAGE.find(([pattern]) => pattern.test(message));
+  return new SamlError(401, match ? match[1] : 'malformed');
+}
+
+/** The parsed assertion as node-saml gives it: xml2js nodes, attributes under `$`. */
+type XmlNode = { $?: Record<string, unknown>; [child: string]: unknown };
+
+const isNode = (value: unknown): value is XmlNode => typeof value === 'object' && value !== null;
+
+function children(node: XmlNode | undefined, name: string): XmlNode[] {
+  const value = node?.[name];
+  return Array.isArray(value) ? value.filter(isNode) : [];
+}
+
+function attribute(node: XmlNode | undefined, name: string): string | undefined {
+  const value = node?.$?.[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function instant(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new SamlError(401, 'malformed');
+  return ms;
+}
+
+/**
+ * Web SSO profile 4.1.4.2: a bearer confirmation must name our consumer service as Recipient
+ * and carry NotOnOrAfter. node-saml leaves both unchecked unless it correlates requests.
+ */
+function bearerConfirmation(assertion: XmlNode, callbackUrl: string): XmlNode {
+  const confirmation = children(children(assertion, 'Subject')[0], 'SubjectConfirmation')
+    .filter((candidate) => attribute(candidate, 'Method') === BEARER)
+    .map((candidate) => children(candidate, 'SubjectConfirmationData')[0])
+    .find((data) => attribute(data, 'Recipient') === callbackUrl);
+  if (!confirmation) throw new SamlError(401, 'recipient');
+  if (!attribute(confirmation, 'NotOnOrAfter')) throw new SamlError(401, 'claims');
+  return confirmation;
+}
+
+/** Checks each window at `now`; returns the instant after which the assertion is refused. */
+function acceptedUntil(windows: XmlNode[], now: number): Date {
+  const ends: number[] = [];
+  for (const window of windows) {
+    const notBefore = instant(attribute(window, 'NotBefore'));
+    const notOnOrAfter = instant(attribute(window, 'NotOnOrAfter'));
+    if (notBefore !== undefined && now + CLOCK_SKEW_MS < notBefore) {
+      throw new SamlError(401, 'not_yet_valid');
+    }
+    if (notOnOrAfter !== undefined && now - CLOCK_SKEW_MS >= notOnOrAfter) {
+      throw new SamlError(401, 'expired');
+    }
+    if (notOnOrAfter !== undefined) ends.push(notOnOrAfter);
+  }
+  return new Date(Math.min(...ends) + CLOCK_SKEW_MS);
+}
+
+function stringValues(value: unknown): string[] {
+  const values = Array.isArray(value) ? value : [value];
+  return values.filter((item): item is string => typeof item === 'string' && item !== '');
+}
+
+function firstOf(attributes: Record<string, unknown>, names: string[]): string | undefined {
+  return names.flatMap((name) => stringValues(attributes[name]))[0];
+}
+
+function identityOf(profile: Profile, config: SamlConfig): SamlIdentity {
+  const { issuer, nameID } = profile;
+  if (typeof issuer !== 'string' || !issuer || typeof nameID !== 'string' || !nameID) {
+    throw new SamlError(401, 'claims');
+  }
+  // Attributes are read from their own map, where none can shadow a profile field.
+  const attributes = isNode(profile.attributes) ? profile.attributes : {};
+  const email = stringValues(profile.email)[0] ?? firstOf(attributes, EMAIL_ATTRIBUTES);
+  const name = firstOf(attributes, NAME_ATTRIBUTES);
+  return {
+    issuer,
+    subject: nameID,
+    ...(email && { email }),
+    ...(name && { name }),
+    roles: mapRoles(stringValues(attributes[config.groupsAttribute]), config.roleMap),
+  };
+}
+
+export class SamlVerifier {
+  private readonly saml?: SAML;
+
+  constructor(
+    private readonly config: SamlConfig | undefined,
+    private readonly replay: ReplayGuard,
+    private readonly clock: () => Date = () => new Date(),
+  ) {
+    // Only the assertion must be signed: it is what we read, and most providers sign just it.
+    // Requests are not correlated here (InResponseTo); the replay guard refuses a second use.
+    this.saml =
+      config &&
+      new SAML({
+        entryPoint: config.entryPoint,
+        issuer: config.issuer,
+        audience: config.audience,
+        callbackUrl: config.callbackUrl,
+        idpCert: config.idpCert,
+        wantAssertionsSigned: true,
+        wantAuthnResponseSigned: false,
+        acceptedClockSkewMs: CLOCK_SKEW_MS,
+        validateInResponseTo: ValidateInResponseTo.never,
+      });
+  }
+
+  async verifyPostResponse(samlResponseBase64: string): Promise<SamlIdentity> {
+    const { config, saml } = this;
+    if (!config || !saml) throw new SamlError(503, 'not_configured');
+    if (samlResponseBase64.length > MAX_SAML_RESPONSE_LENGTH) throw new SamlError(401, 'malformed');
+    const profile = await validated(saml, samlResponseBase64);
+    const assertion = signedAssertionOf(profile);
+    const id = attribute(assertion, 'ID');
+    if (!id) throw new SamlError(401, 'malformed');
+
+    // node-saml reads the process clock; these checks use ours, so both must agree.
+    const windows = [bearerConfirmation(assertion, config.callbackUrl)];
+    windows.push(...children(assertion, 'Conditions'));
+    const until = acceptedUntil(windows, this.clock().getTime());
+
+    const identity = identityOf(profile, config);
+    await this.consume(id, until);
+    return identity;
+  }
+
+  private async consume(assertionId: string, until: Date): Promise<void> {
+    let firstUse: boolean;
+    try {
+      firstUse = await this.replay(assertionId, until);
+    } catch (error) {
+      throw new SamlError(503, 'unavailable', { cause: error });
+    }
+    if (!firstUse) throw new SamlError(401, 'replayed');
+  }
+}
+
+async function validated(saml: SAML, samlResponseBase64: string): Promise<Profile> {
+  let profile: Profile | null;
+  try {
+    ({ profile } = await saml.validatePostResponseAsync({ SAMLResponse: samlResponseBase64 }));
+  } catch (error) {
+    throw classify(error);
+  }
+  // A logout response carries no profile and signs nobody in.
+  if (!profile) throw new SamlError(401, 'malformed');
+  return profile;
+}
+
+/** The assertion node-saml parsed from the signed bytes only. */
+function signedAssertionOf(profile: Profile): XmlNode {
+  const parsed = profile.getAssertion?.();
+  const assertion = isNode(parsed) ? parsed.Assertion : undefined;
+  if (!isNode(assertion)) throw new SamlError(401, 'malformed');
+  return assertion;
+}

@@ -1,0 +1,324 @@
+import crypto from 'node:crypto';
+import { ConditionFailedError, type Clock, type Item, type Store } from '../platform/ports';
+import {
+  type PersonRole,
+  PERSON_ROLES,
+  PHI_ROLES,
+  type PrincipalKind,
+  type User,
+  type UserStatus,
+  USERS_PARTITION,
+  keys,
+} from './model';
+
+/**
+ * Accounts: one per person, tied to that person by name, work email and an employee id or
+ * NPI. Shared and generic accounts defeat unique user identification (45 CFR
+ * 164.312(a)(2)(i)), so their usual names are refused outright.
+ */
+const GENERIC_NAMES =
+  /^(admin|administrator|root|test|tester|testing|shared|share|guest|user|demo|default|temp|nurse|doctor|physician|reception|frontdesk|billing|staff|team|office|support|service|system|sysadmin|info|it)[-_.]?\d*$/i;
+
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,63}$/;
+const NPI = /^\d{10}$/;
+
+/** An enrolment link is valid for a day and for one use. */
+export const ENROLMENT_TTL_MS = 24 * 60 * 60 * 1000;
+
+export class UserError extends Error {
+  constructor(
+    readonly field: string,
+    reason: string,
+    readonly status: 400 | 404 | 409 = 400,
+  ) {
+    super(reason);
+    this.name = 'UserError';
+  }
+}
+
+export interface NewUser {
+  kind?: PrincipalKind;
+  email: string;
+  name: string;
+  employeeId?: string;
+  npi?: string;
+  roles: PersonRole[];
+  federated?: User['federated'];
+}
+
+/** The stored item: the public user plus credential fields that never leave this module. */
+export interface Credentials {
+  passwordHash?: string;
+  totpSecret?: string;
+  totpPending?: string;
+  totpLastStep?: number;
+  recoveryHashes?: string[];
+}
+
+const hash = (text: string) => crypto.hash('sha256', text, 'hex');
+
+export function validateNewUser(input: NewUser): void {
+  const kind = input.kind ?? 'person';
+  const email = input.email?.trim().toLowerCase() ?? '';
+  if (!EMAIL.test(email)) throw new UserError('email', 'must be a work email address');
+  const local = email.split('@')[0] ?? '';
+  if (kind === 'person' && GENERIC_NAMES.test(local)) {
+    throw new UserError(
+      'email',
+      'shared or generic accounts are not allowed: use a personal address',
+    );
+  }
+  const name = input.name?.trim() ?? '';
+  if (name.length < 3 || name.length > 200)
+    throw new UserError('name', "must be the person's full name");
+  if (kind === 'person' && (GENERIC_NAMES.test(name.replace(/\s+/g, '')) || !/\s/.test(name))) {
+    throw new UserError('name', "must be a real person's first and last name");
+  }
+  if (kind === 'person' && !input.employeeId && !input.npi && !input.federated) {
+    throw new UserError('employeeId', 'an employee id or an NPI ties the account to one person');
+  }
+  if (input.npi !== undefined && !NPI.test(input.npi))
+    throw new UserError('npi', 'must be 10 digits');
+  if (!Array.isArray(input.roles) || input.roles.length === 0) {
+    throw new UserError('roles', `give at least one of: ${PERSON_ROLES.join(', ')}`);
+  }
+  for (const role of input.roles) {
+    if (!PERSON_ROLES.includes(role)) throw new UserError('roles', `${String(role)} is not a role`);
+    if (kind === 'service' && PHI_ROLES.includes(role)) {
+      throw new UserError('roles', 'a service account cannot hold a role that reaches PHI');
+    }
+  }
+}
+
+export class Users {
+  constructor(
+    private readonly store: Store,
+    private readonly table: string,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Creates the account and returns a one-time enrolment token (the link's secret). */
+  async create(input: NewUser): Promise<{ user: User; enrolmentToken: string }> {
+    validateNewUser(input);
+    const email = input.email.trim().toLowerCase();
+    const id = crypto.randomUUID();
+    const now = this.clock.now();
+    try {
+      await this.store.put(this.table, { ...keys.email(email), userId: id }, { ifAbsent: true });
+    } catch (error) {
+      if (error instanceof ConditionFailedError) {
+        throw new UserError('email', 'an account with this email exists already', 409);
+      }
+      throw error;
+    }
+    const user: User = {
+      id,
+      kind: input.kind ?? 'person',
+      email,
+      name: input.name.trim(),
+      employeeId: input.employeeId,
+      npi: input.npi,
+      roles: [...new Set(input.roles)],
+      status: input.federated ? 'active' : 'invited',
+      createdAt: now.toISOString(),
+      federated: input.federated,
+    };
+    await this.store.put(this.table, this.toItem(user), { ifAbsent: true });
+    if (input.federated) {
+      const { issuer, subject } = input.federated;
+      await this.store.put(this.table, { ...keys.federated(issuer, subject), userId: id });
+    }
+    const enrolmentToken = crypto.randomBytes(32).toString('base64url');
+    await this.store.put(this.table, {
+      ...keys.enrolment(hash(enrolmentToken)),
+      userId: id,
+      expiresAt: Math.floor((now.getTime() + ENROLMENT_TTL_MS) / 1000),
+    });
+    return { user, enrolmentToken };
+  }
+
+  async get(id: string): Promise<(User & Credentials) | undefined> {
+    const item = await this.store.get(this.table, keys.user(id));
+    return item ? fromItem(item) : undefined;
+  }
+
+  async byEmail(email: string): Promise<(User & Credentials) | undefined> {
+    const link = await this.store.get(this.table, keys.email(email.trim().toLowerCase()));
+    return link ? this.get(String(link.userId)) : undefined;
+  }
+
+  async byFederated(issuer: string, subject: string) {
+    const link = await this.store.get(this.table, keys.federated(issuer, subject));
+    return link ? this.get(String(link.userId)) : undefined;
+  }
+
+  /**
+   * On an empty store only: a one-time link for the first security officer, who gives their
+   * own name, email and employee id when they use it. No default account or password exists.
+   */
+  async bootstrapToken(): Promise<string | undefined> {
+    if ((await this.count()) > 0) return undefined;
+    const token = crypto.randomBytes(32).toString('base64url');
+    await this.store.put(this.table, {
+      ...keys.enrolment(hash(token)),
+      bootstrap: true,
+      expiresAt: Math.floor((this.clock.now().getTime() + ENROLMENT_TTL_MS) / 1000),
+    });
+    return token;
+  }
+
+  /**
+   * The user an unexpired, unused enrolment token belongs to; using it consumes it. `accept`
+   * runs first (the password check), so a refused password does not spend the link.
+   */
+  async redeemEnrolment(
+    token: string,
+    person: Omit<NewUser, 'roles' | 'kind'> | undefined,
+    accept: (who: { name: string; email: string }) => void,
+  ): Promise<User & Credentials> {
+    const key = keys.enrolment(hash(token));
+    const item = await this.store.get(this.table, key);
+    if (item?.bootstrap) return this.redeemBootstrap(key, item, person, accept);
+    const now = Math.floor(this.clock.now().getTime() / 1000);
+    if (!item || item.usedAt || Number(item.expiresAt) < now) {
+      throw new UserError('token', 'this enrolment link is invalid, used or expired', 404);
+    }
+    const user = await this.get(String(item.userId));
+    if (!user) throw new UserError('token', 'the account no longer exists', 404);
+    accept(user);
+    try {
+      await this.store.update(this.table, key, {
+        set: { usedAt: now },
+        expect: { usedAt: undefined },
+      });
+    } catch (error) {
+      if (error instanceof ConditionFailedError)
+        throw new UserError('token', 'this enrolment link was used', 404);
+      throw error;
+    }
+    return user;
+  }
+
+  private async redeemBootstrap(
+    key: Item,
+    item: Item,
+    person: Omit<NewUser, 'roles' | 'kind'> | undefined,
+    accept: (who: { name: string; email: string }) => void,
+  ) {
+    const now = Math.floor(this.clock.now().getTime() / 1000);
+    if (item.usedAt || Number(item.expiresAt) < now || (await this.count()) > 0) {
+      throw new UserError('token', 'this first-officer link is invalid, used or expired', 404);
+    }
+    if (!person) throw new UserError('email', 'give your name, work email and employee id or NPI');
+    validateNewUser({ ...person, roles: ['security_officer'] });
+    accept(person);
+    try {
+      await this.store.update(this.table, key as never, {
+        set: { usedAt: now },
+        expect: { usedAt: undefined },
+      });
+    } catch (error) {
+      if (error instanceof ConditionFailedError)
+        throw new UserError('token', 'this link was used', 404);
+      throw error;
+    }
+    const { user } = await this.create({ ...person, roles: ['security_officer'] });
+    return (await this.get(user.id)) as User & Credentials;
+  }
+
+  async newEnrolment(id: string): Promise<string> {
+    const token = crypto.randomBytes(32).toString('base64url');
+    await this.store.put(this.table, {
+      ...keys.enrolment(hash(token)),
+      userId: id,
+      expiresAt: Math.floor((this.clock.now().getTime() + ENROLMENT_TTL_MS) / 1000),
+    });
+    return token;
+  }
+
+  async list(): Promise<User[]> {
+    const users: User[] = [];
+    for await (const item of this.store.query(this.table, {
+      index: 'gsi1',
+      partition: ['gsi1pk', USERS_PARTITION],
+    })) {
+      users.push(publicUser(fromItem(item)));
+    }
+    return users;
+  }
+
+  async count(): Promise<number> {
+    let n = 0;
+    for await (const _ of this.store.query(this.table, {
+      index: 'gsi1',
+      partition: ['gsi1pk', USERS_PARTITION],
+      limit: 1,
+    }))
+      n += 1;
+    return n;
+  }
+
+  async update(
+    id: string,
+    change: Partial<User & Credentials>,
+    remove: string[] = [],
+  ): Promise<User & Credentials> {
+    const allowed = Object.fromEntries(
+      Object.entries(change).filter(([k]) => k !== 'id' && k !== 'email'),
+    );
+    try {
+      const item = await this.store.update(this.table, keys.user(id), {
+        set: Object.keys(allowed).length > 0 ? allowed : undefined,
+        remove: remove.length > 0 ? remove : undefined,
+        expect: { pk: keys.user(id).pk },
+      });
+      return fromItem(item);
+    } catch (error) {
+      if (error instanceof ConditionFailedError) throw new UserError('id', 'no such user', 404);
+      throw error;
+    }
+  }
+
+  /** Records a used TOTP step only if it is newer than the last: a code is good once. */
+  async useTotpStep(id: string, step: number, lastStep: number | undefined): Promise<boolean> {
+    try {
+      await this.store.update(this.table, keys.user(id), {
+        set: { totpLastStep: step },
+        expect: { totpLastStep: lastStep },
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return false;
+      throw error;
+    }
+  }
+
+  async setStatus(id: string, status: UserStatus, reason?: string): Promise<User> {
+    const at = this.clock.now().toISOString();
+    if (status === 'locked')
+      return publicUser(await this.update(id, { status, lockedAt: at, lockedReason: reason }));
+    return publicUser(await this.update(id, { status }, ['lockedAt', 'lockedReason']));
+  }
+
+  private toItem(user: User): Item {
+    return { ...keys.user(user.id), gsi1pk: USERS_PARTITION, gsi1sk: user.email, ...user };
+  }
+}
+
+function fromItem(item: Item): User & Credentials {
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...rest } = item;
+  return rest as unknown as User & Credentials;
+}
+
+/** What may leave the identity module: never hashes, secrets or codes. */
+export function publicUser(user: User & Credentials): User {
+  const {
+    passwordHash: _p,
+    totpSecret: _t,
+    totpPending: _tp,
+    totpLastStep: _s,
+    recoveryHashes: _r,
+    ...rest
+  } = user;
+  return { ...rest, mfaEnrolledAt: user.mfaEnrolledAt } as User;
+}

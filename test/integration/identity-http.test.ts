@@ -1,0 +1,302 @@
+import { identity, resetIdentity } from '../../functions/identity/context';
+import { totpAt } from '../../functions/identity/totp';
+import { runtime, setRuntime } from '../../functions/platform/runtime';
+import { resetAuditLog } from '../../functions/audit/context';
+import type { Clock } from '../../functions/platform/ports';
+import { call, startTestPlatform, type TestPlatform } from '../support/platform';
+
+const PASSWORD = 'correct horse battery staple 42';
+
+/** A clock the test moves by hand; TOTP codes and session timers follow it. */
+class TestClock implements Clock {
+  constructor(private at: number) {}
+  now = () => new Date(this.at);
+  advance(ms: number) {
+    this.at += ms;
+  }
+}
+
+describe('identity over HTTP', () => {
+  let t: TestPlatform;
+  let base: string;
+  let clock: TestClock;
+  let officer: { token: string; secret: string };
+
+  /** Enrols through the real routes: password, TOTP enrolment, first session. */
+  async function enrol(token: string, person?: Record<string, string>) {
+    const started = await call(base, 'POST', '/v1/auth/enrol', {
+      body: { token, password: PASSWORD, ...person },
+    });
+    expect(started.status).toBe(200);
+    expect(started.json.status).toBe('mfa_enrolment_required');
+    const secret = started.json.totp.secret as string;
+    const done = await call(base, 'POST', '/v1/auth/mfa', {
+      body: { ticket: started.json.ticket, code: totpAt(secret, clock.now()) },
+    });
+    expect(done.status).toBe(200);
+    return {
+      token: done.json.token as string,
+      secret,
+      cookie: done.headers.get('set-cookie') ?? '',
+      body: done.json,
+    };
+  }
+
+  async function signIn(email: string, secret: string) {
+    clock.advance(30_000); // a fresh TOTP step: a code is good once
+    const first = await call(base, 'POST', '/v1/auth/login', {
+      body: { email, password: PASSWORD },
+    });
+    expect(first.json.status).toBe('mfa_required');
+    const second = await call(base, 'POST', '/v1/auth/mfa', {
+      body: { ticket: first.json.ticket, code: totpAt(secret, clock.now()) },
+    });
+    expect(second.status).toBe(200);
+    return second.json.token as string;
+  }
+
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  beforeAll(async () => {
+    t = await startTestPlatform();
+    base = t.platform.httpUrl;
+    clock = new TestClock(Date.parse('2026-12-01T15:00:00Z'));
+    setRuntime({ ...runtime(), clock });
+    resetAuditLog();
+    resetIdentity();
+    const bootstrap = (await identity().users.bootstrapToken()) as string;
+    const enrolled = await enrol(bootstrap, {
+      email: 'grace.hopper@hospital.example',
+      name: 'Grace Hopper',
+      employeeId: 'E-1',
+    });
+    officer = { token: enrolled.token, secret: enrolled.secret };
+    expect(enrolled.cookie).toMatch(
+      /^vigil_session=[^;]+; HttpOnly; Secure; SameSite=Strict; Path=\//,
+    );
+    expect(enrolled.body.recoveryCodes).toHaveLength(10);
+  });
+  afterAll(() => t.stop());
+
+  it('enrols the first security officer once, from the link printed at first start', async () => {
+    const session = await call(base, 'GET', '/v1/auth/session', { headers: bearer(officer.token) });
+    expect(session.status).toBe(200);
+    expect(session.json.user).toMatchObject({
+      email: 'grace.hopper@hospital.example',
+      roles: ['security_officer'],
+      status: 'active',
+    });
+    expect(JSON.stringify(session.json)).not.toMatch(/passwordHash|totpSecret|recoveryHashes/);
+    expect(await identity().users.bootstrapToken()).toBeUndefined();
+  });
+
+  it('refuses shared and generic accounts, naming the field', async () => {
+    const res = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        email: 'admin@hospital.example',
+        name: 'Admin Account',
+        employeeId: 'E-9',
+        roles: ['nurse'],
+      },
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.field).toBe('email');
+  });
+
+  it('refuses a PHI role for a service account', async () => {
+    const res = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        kind: 'service',
+        email: 'etl@hospital.example',
+        name: 'Nightly Export',
+        roles: ['physician'],
+      },
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.field).toBe('roles');
+  });
+
+  it('refuses a common password at enrolment, saying what to fix', async () => {
+    const created = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        email: 'alan.turing@hospital.example',
+        name: 'Alan Turing',
+        employeeId: 'E-2',
+        roles: ['physician'],
+      },
+    });
+    expect(created.status).toBe(201);
+    const token = new URL(created.json.enrolmentUrl).hash.replace('#token=', '');
+    const weak = await call(base, 'POST', '/v1/auth/enrol', {
+      body: { token, password: 'Password1234' },
+    });
+    expect(weak.status).toBe(400);
+    expect(weak.json.field).toBe('password');
+    expect(weak.text).not.toContain('Password1234');
+    const named = await call(base, 'POST', '/v1/auth/enrol', {
+      body: { token, password: 'alan turing rules!' },
+    });
+    expect(named.status).toBe(400);
+    // A refused password does not spend the link.
+    const good = await call(base, 'POST', '/v1/auth/enrol', {
+      body: { token, password: PASSWORD },
+    });
+    expect(good.status).toBe(200);
+  });
+
+  it('locks an account after five wrong passwords, refuses the right one without saying so, and audits the unlock', async () => {
+    const created = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        email: 'ada.lovelace@hospital.example',
+        name: 'Ada Lovelace',
+        employeeId: 'E-3',
+        roles: ['nurse'],
+      },
+    });
+    const token = new URL(created.json.enrolmentUrl).hash.replace('#token=', '');
+    await enrol(token);
+
+    const wrong = [];
+    for (let i = 0; i < 5; i += 1) {
+      wrong.push(
+        await call(base, 'POST', '/v1/auth/login', {
+          body: { email: 'ada.lovelace@hospital.example', password: `wrong password ${i}!!` },
+        }),
+      );
+    }
+    expect(wrong.map((r) => r.status)).toEqual([401, 401, 401, 401, 401]);
+    const sixth = await call(base, 'POST', '/v1/auth/login', {
+      body: { email: 'ada.lovelace@hospital.example', password: PASSWORD },
+    });
+    expect(sixth.status).toBe(401);
+    expect(sixth.json.reason).toBe(wrong[0]?.json.reason);
+
+    const user = await identity().users.byEmail('ada.lovelace@hospital.example');
+    expect(user?.status).toBe('locked');
+    const unlocked = await call(base, 'POST', `/v1/users/${user?.id}/unlock`, {
+      headers: bearer(officer.token),
+      body: {},
+    });
+    expect(unlocked.status).toBe(200);
+    expect(unlocked.json.status).toBe('active');
+
+    const audit = await call(
+      base,
+      'GET',
+      `/v1/audit-events?filter=${encodeURIComponent(JSON.stringify({ userId: officer.token ? (await identity().users.byEmail('grace.hopper@hospital.example'))?.id : '' }))}&range=[0,99]`,
+      {
+        headers: bearer(officer.token),
+      },
+    );
+    expect(audit.status).toBe(200);
+    expect(
+      audit.json.some(
+        (e: { reason?: string; resourceId: string }) =>
+          e.reason === 'unlock' && e.resourceId === user?.id,
+      ),
+    ).toBe(true);
+  });
+
+  it('never accepts an identity provider token on API routes', async () => {
+    const jwtLike = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1LTEyMyJ9.c2lnbmF0dXJl';
+    const res = await call(base, 'GET', '/v1/audit-events', { headers: bearer(jwtLike) });
+    expect(res.status).toBe(401);
+  });
+
+  it('asks for step-up once the last MFA is older than five minutes', async () => {
+    clock.advance(6 * 60_000);
+    const stale = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        email: 'rosalind.franklin@hospital.example',
+        name: 'Rosalind Franklin',
+        employeeId: 'E-4',
+        roles: ['lab_technician'],
+      },
+    });
+    expect(stale.status).toBe(401);
+    expect(stale.json.error).toBe('step_up_required');
+
+    clock.advance(30_000);
+    const up = await call(base, 'POST', '/v1/auth/step-up', {
+      headers: bearer(officer.token),
+      body: { code: totpAt(officer.secret, clock.now()) },
+    });
+    expect(up.status).toBe(200);
+    const fresh = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        email: 'rosalind.franklin@hospital.example',
+        name: 'Rosalind Franklin',
+        employeeId: 'E-4',
+        roles: ['lab_technician'],
+      },
+    });
+    expect(fresh.status).toBe(201);
+  });
+
+  it('refuses a TOTP code used once already', async () => {
+    clock.advance(30_000);
+    const code = totpAt(officer.secret, clock.now());
+    const first = await call(base, 'POST', '/v1/auth/step-up', {
+      headers: bearer(officer.token),
+      body: { code },
+    });
+    const again = await call(base, 'POST', '/v1/auth/step-up', {
+      headers: bearer(officer.token),
+      body: { code },
+    });
+    expect([first.status, again.status]).toEqual([200, 401]);
+  });
+
+  it('ends a session at logout at once', async () => {
+    const token = await signIn('grace.hopper@hospital.example', officer.secret);
+    expect((await call(base, 'GET', '/v1/auth/session', { headers: bearer(token) })).status).toBe(
+      200,
+    );
+    expect(
+      (await call(base, 'POST', '/v1/auth/logout', { headers: bearer(token), body: {} })).status,
+    ).toBe(200);
+    const after = await call(base, 'GET', '/v1/auth/session', { headers: bearer(token) });
+    expect(after.status).toBe(401);
+  });
+
+  it('lists and revokes the sessions of a user, in simple-rest style', async () => {
+    const token = await signIn('grace.hopper@hospital.example', officer.secret);
+    const me = await call(base, 'GET', '/v1/auth/session', { headers: bearer(token) });
+    const sessions = await call(base, 'GET', `/v1/users/${me.json.user.id}/sessions`, {
+      headers: bearer(officer.token),
+    });
+    expect(sessions.status).toBe(200);
+    expect(sessions.json.some((s: { id: string }) => s.id === me.json.sessionId)).toBe(true);
+    const revoked = await call(
+      base,
+      'DELETE',
+      `/v1/users/${me.json.user.id}/sessions/${me.json.sessionId}`,
+      {
+        headers: { ...bearer(officer.token), 'content-type': 'text/plain' },
+      },
+    );
+    expect(revoked.status).toBe(200);
+    expect(revoked.json.id).toBe(me.json.sessionId);
+    expect(
+      (await call(base, 'GET', '/v1/auth/session', { headers: bearer(token) })).json.error,
+    ).toBe('revoked');
+  });
+
+  it('slows an address that keeps failing, with 429 and Retry-After', async () => {
+    let last;
+    for (let i = 0; i < 25; i += 1) {
+      last = await call(base, 'POST', '/v1/auth/login', {
+        body: { email: `nobody${i}@hospital.example`, password: 'not the password at all' },
+      });
+      if (last.status === 429) break;
+    }
+    expect(last?.status).toBe(429);
+    expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
