@@ -74,8 +74,15 @@ export const DEFAULT_SESSION_POLICY: SessionPolicy = {
 /** 256 bits from the system CSPRNG: far beyond guessing, and opaque to the client. */
 export const TOKEN_BYTES = 32;
 
-/** The index listing a user's sessions: gsi2pk = sessionsOfUser(id), gsi2sk = createdAt#id. */
-const BY_USER_INDEX = 'gsi2';
+/**
+ * A user's sessions are listed through small registry items in the table itself (pk
+ * sessionsOfUser(id), sk createdAt#id), read consistently. The session item carries no index
+ * keys, so recording activity on every request is one plain conditional write.
+ */
+const registryKey = (session: Session) => ({
+  pk: sessionsOfUser(session.userId),
+  sk: `${session.createdAt}#${session.id}`,
+});
 
 /** A change that keeps losing races this often is reported rather than retried forever. */
 const MAX_ATTEMPTS = 5;
@@ -199,6 +206,12 @@ export class SessionService {
       deviceHash: deviceHashOf(ctx.userAgent),
     });
     const held: Held = { key: keyOf(token), session };
+    // The registry entry first: one pointing at no session is skipped; the reverse would hide one.
+    await this.store.put(this.table, {
+      ...registryKey(held.session),
+      sessionPk: held.key.pk,
+      expiresAt: this.itemOf(held).expiresAt,
+    });
     await this.store.put(this.table, this.itemOf(held), { ifAbsent: true });
     await this.record('session_created', 'create', session, user.id, ctx);
 
@@ -213,6 +226,8 @@ export class SessionService {
   async check(token: string | undefined, ctx: ClientContext): Promise<SessionCheck> {
     if (!token) return refused('missing');
     const key = keyOf(token);
+    const live = await this.touchIfLive(key, ctx);
+    if (live) return { ok: true, session: live.session };
     return this.retrying(async () => {
       const held = await this.read(key);
       return held ? this.judge(held, ctx) : refused('unknown');
@@ -336,6 +351,35 @@ export class SessionService {
    * address changes (mobile networks, some proxies). Device binding compares the user agent,
    * which the client controls: it only stops a thief who does not copy it.
    */
+  /**
+   * The common case in one conditional write: a live, unexpired session used from its own
+   * client has its activity recorded and comes back. Anything else fails the condition and is
+   * judged the slow way, which ends and audits what has to be ended.
+   */
+  private async touchIfLive(key: Key, ctx: ClientContext): Promise<Held | undefined> {
+    const now = this.clock.now();
+    const binding: Record<string, unknown> =
+      this.policy.binding === 'ip'
+        ? { ip: ctx.ip }
+        : this.policy.binding === 'device'
+          ? { deviceHash: deviceHashOf(ctx.userAgent) }
+          : {};
+    try {
+      const item = await this.store.update(this.table, key, {
+        set: { lastSeenAt: now.toISOString() },
+        expect: { endedAt: undefined, ...binding },
+        atLeast: {
+          lastSeenAt: new Date(now.getTime() - this.policy.idleMs).toISOString(),
+          createdAt: new Date(now.getTime() - this.policy.absoluteMs).toISOString(),
+        },
+      });
+      return heldOf(item);
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return undefined;
+      throw error;
+    }
+  }
+
   private bound(session: Session, ctx: ClientContext): boolean {
     switch (this.policy.binding) {
       case 'ip':
@@ -494,11 +538,17 @@ export class SessionService {
   }
 
   private async *heldBy(userId: string): AsyncIterable<Held> {
-    const items = this.store.query(this.table, {
-      index: BY_USER_INDEX,
-      partition: ['gsi2pk', sessionsOfUser(userId)],
-    });
-    for await (const item of items) yield heldOf(item);
+    const keys: Key[] = [];
+    for await (const entry of this.store.query(this.table, {
+      partition: ['pk', sessionsOfUser(userId)],
+      consistent: true,
+    })) {
+      keys.push({ pk: String(entry.sessionPk), sk: 'S' });
+    }
+    if (keys.length === 0) return;
+    const items = await this.store.batchGet(this.table, keys, true);
+    items.sort((a, b) => String(a.createdAt).localeCompare(String(b.createdAt)));
+    for (const item of items) yield heldOf(item);
   }
 
   private async retrying<T>(attempt: () => Promise<T | Retry>): Promise<T> {
@@ -514,8 +564,6 @@ export class SessionService {
     const absoluteEnd = Date.parse(session.createdAt) + this.policy.absoluteMs;
     return {
       ...held.key,
-      gsi2pk: sessionsOfUser(session.userId),
-      gsi2sk: `${session.createdAt}#${session.id}`,
       // DynamoDB's TTL takes epoch seconds; it only tidies up, expiry is judged on every read.
       expiresAt: Math.ceil(absoluteEnd / 1000),
       ...session,

@@ -39,7 +39,13 @@ export interface Store {
   update(
     table: string,
     key: Key,
-    change: { set?: Item; remove?: string[]; expect?: Record<string, unknown> },
+    change: {
+      set?: Item;
+      remove?: string[];
+      expect?: Record<string, unknown>;
+      /** Attributes that must exist and be >= the given value (strings compare bytewise). */
+      atLeast?: Record<string, string | number>;
+    },
   ): Promise<Item>;
   query(table: string, input: QueryInput): AsyncIterable<Item>;
   batchGet(table: string, keys: Key[], consistent?: boolean): Promise<Item[]>;

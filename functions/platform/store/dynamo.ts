@@ -58,7 +58,12 @@ export class DynamoStore implements Store {
   async update(
     table: string,
     key: Key,
-    change: { set?: Item; remove?: string[]; expect?: Record<string, unknown> },
+    change: {
+      set?: Item;
+      remove?: string[];
+      expect?: Record<string, unknown>;
+      atLeast?: Record<string, string | number>;
+    },
   ): Promise<Item> {
     // Only the changed attributes are known here: their keys and size are checked before writing.
     assertStorable(change.set ?? {});
@@ -91,6 +96,13 @@ export class DynamoStore implements Store {
         values[`:v${n}`] = value;
         conditions.push(`#n${n} = :v${n}`);
       }
+      n += 1;
+    }
+
+    for (const [name, value] of Object.entries(change.atLeast ?? {})) {
+      names[`#n${n}`] = name;
+      values[`:v${n}`] = value;
+      conditions.push(`#n${n} >= :v${n}`);
       n += 1;
     }
 
