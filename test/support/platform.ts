@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { silentLog } from '../../functions/platform/logger';
+import { createLogger, silentLog } from '../../functions/platform/logger';
 import { type Platform, startPlatform } from '../../functions/platform/local/platform';
 import { runtime } from '../../functions/platform/runtime';
 import { resetAuditLog } from '../../functions/audit/context';
@@ -34,7 +34,7 @@ export async function startTestPlatform(
     // CI runs this suite once more against DynamoDB Local; each platform gets its own table.
     dynamoEndpoint: process.env.VIGIL_TEST_DYNAMODB_ENDPOINT,
     tableSuffix: path.basename(dataDir).replace(/[^A-Za-z0-9-]/g, ''),
-    log: silentLog,
+    log: process.env.VIGIL_TEST_LOG ? createLogger() : silentLog,
   });
   const rt = runtime();
   const producers = new Producers(rt.store, rt.config.auditTable, rt.clock);

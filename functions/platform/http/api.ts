@@ -152,6 +152,15 @@ function errorResponse(error: unknown, requestId: string, log: Log): APIGatewayP
     const body = { error: error.code, field: error.field, reason: error.reason, requestId };
     return toResponse({ status: error.status, body, headers: error.headers });
   }
+  // 503 says "try later" (a dependency is down) with a code and nothing else from the error.
+  if (error instanceof HttpError && error.status === 503) {
+    log.warn('dependency unavailable', { requestId, code: error.code });
+    return toResponse({
+      status: 503,
+      body: { error: error.code, requestId },
+      headers: { 'retry-after': '30' },
+    });
+  }
   // The detail goes to the log only; the caller gets a generic body and the request id.
   log.error('request failed', { requestId, error: error as Error });
   return toResponse({ status: 500, body: { error: 'internal_error', requestId } });

@@ -1,0 +1,120 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { identity, resetIdentity } from '../../functions/identity/context';
+import { totpAt } from '../../functions/identity/totp';
+import { call, startTestPlatform, type TestPlatform } from '../support/platform';
+
+const ISSUER = 'https://idp.hospital.example';
+const AUDIENCE = 'vigil-console';
+
+/**
+ * Federated sign-in through the real route: a verified ID token becomes a Vigil session (MFA
+ * proved upstream) or a request for Vigil's own TOTP; a raw IdP token never works elsewhere.
+ */
+describe('OIDC sign-in over HTTP', () => {
+  let t: TestPlatform;
+  let jwks: Server;
+  let sign: (claims: Record<string, unknown>) => Promise<string>;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    jwks = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', () => resolve()));
+    const port = (jwks.address() as AddressInfo).port;
+    sign = (claims) =>
+      new SignJWT({ iss: ISSUER, aud: AUDIENCE, ...claims })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
+
+    t = await startTestPlatform();
+    Object.assign(process.env, {
+      VIGIL_OIDC_ISSUER: ISSUER,
+      VIGIL_OIDC_AUDIENCE: AUDIENCE,
+      VIGIL_OIDC_JWKS_URL: `http://127.0.0.1:${port}/jwks`,
+      VIGIL_OIDC_ROLE_MAP: JSON.stringify({
+        'ehr-nurses': 'nurse',
+        'sec-team': 'security_officer',
+      }),
+    });
+    resetIdentity();
+  });
+  afterAll(async () => {
+    process.env = saved;
+    resetIdentity();
+    await t.stop();
+    await new Promise<void>((resolve) => jwks.close(() => resolve()));
+  });
+
+  it('provisions a user from verified claims and signs in when the IdP proved MFA', async () => {
+    const idToken = await sign({
+      sub: 'okta|1',
+      email: 'mary.seacole@hospital.example',
+      email_verified: true,
+      name: 'Mary Seacole',
+      groups: ['ehr-nurses'],
+      amr: ['pwd', 'otp'],
+    });
+    const res = await call(t.platform.httpUrl, 'POST', '/v1/auth/oidc', { body: { idToken } });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({
+      status: 'signed_in',
+      user: { email: 'mary.seacole@hospital.example', roles: ['nurse'] },
+    });
+    expect(res.headers.get('set-cookie')).toMatch(/HttpOnly; Secure; SameSite=Strict/);
+
+    const session = await call(t.platform.httpUrl, 'GET', '/v1/auth/session', {
+      headers: { authorization: `Bearer ${res.json.token}` },
+    });
+    expect(session.status).toBe(200);
+  });
+
+  it('asks for Vigil TOTP when the token does not say MFA', async () => {
+    const idToken = await sign({
+      sub: 'okta|2',
+      email: 'john.snow@hospital.example',
+      email_verified: true,
+      name: 'John Snow',
+      groups: ['sec-team'],
+      amr: ['pwd'],
+    });
+    const res = await call(t.platform.httpUrl, 'POST', '/v1/auth/oidc', { body: { idToken } });
+    expect(res.status).toBe(200);
+    expect(res.json.status).toBe('mfa_enrolment_required');
+    const done = await call(t.platform.httpUrl, 'POST', '/v1/auth/mfa', {
+      body: { ticket: res.json.ticket, code: totpAt(res.json.totp.secret, new Date()) },
+    });
+    expect(done.status).toBe(200);
+    expect(done.json.user.roles).toEqual(['security_officer']);
+  });
+
+  it('refuses a token for another audience with 401', async () => {
+    const idToken = await sign({ sub: 'okta|3', aud: 'billing-portal', groups: ['ehr-nurses'] });
+    const res = await call(t.platform.httpUrl, 'POST', '/v1/auth/oidc', { body: { idToken } });
+    expect(res.status).toBe(401);
+  });
+
+  it('never takes the IdP token itself on an API route', async () => {
+    const idToken = await sign({ sub: 'okta|1', groups: ['sec-team'], amr: ['mfa'] });
+    const res = await call(t.platform.httpUrl, 'GET', '/v1/audit-events', {
+      headers: { authorization: `Bearer ${idToken}` },
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it('fails closed with 503 when the key set cannot be fetched', async () => {
+    process.env.VIGIL_OIDC_JWKS_URL = 'http://127.0.0.1:9/jwks';
+    resetIdentity();
+    const idToken = await sign({ sub: 'okta|4', groups: ['ehr-nurses'] });
+    const res = await call(t.platform.httpUrl, 'POST', '/v1/auth/oidc', { body: { idToken } });
+    expect(res.status).toBe(503);
+    expect(identity()).toBeDefined();
+  });
+});
