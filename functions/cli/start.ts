@@ -59,12 +59,12 @@ export async function startCommand(opts: { port?: number; invokePort?: number })
   process.on('SIGTERM', () => void stop());
 }
 
-/** On an empty store: the one-time link for the first security officer. */
+/** While no security officer exists: the one-time link for the first one. */
 async function announceFirstOfficer(out: NodeJS.WriteStream): Promise<void> {
   const token = await identity().users.bootstrapToken();
   if (!token) return;
   const url = identity().publicUrl;
-  out.write('\nNo accounts exist yet. Enrol the first security officer (one use, 24 hours):\n');
+  out.write('\nNo security officer exists yet. Enrol the first one (one use, 24 hours):\n');
   out.write(`  ${enrolmentLink(token)}\n`);
   out.write(`  or: curl -X POST ${url}/v1/auth/enrol -H 'content-type: application/json' -d \\\n`);
   out.write(

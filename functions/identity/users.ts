@@ -153,11 +153,11 @@ export class Users {
   }
 
   /**
-   * On an empty store only: a one-time link for the first security officer, who gives their
+   * While no security officer exists: a one-time link for the first one, who gives their
    * own name, email and employee id when they use it. No default account or password exists.
    */
   async bootstrapToken(): Promise<string | undefined> {
-    if ((await this.count()) > 0) return undefined;
+    if (await this.hasOfficer()) return undefined;
     const token = crypto.randomBytes(32).toString('base64url');
     await this.store.put(this.table, {
       ...keys.enrolment(hash(token)),
@@ -206,7 +206,7 @@ export class Users {
     accept: (who: { name: string; email: string }) => void,
   ) {
     const now = Math.floor(this.clock.now().getTime() / 1000);
-    if (item.usedAt || Number(item.expiresAt) < now || (await this.count()) > 0) {
+    if (item.usedAt || Number(item.expiresAt) < now || (await this.hasOfficer())) {
       throw new UserError('token', 'this first-officer link is invalid, used or expired', 404);
     }
     if (!person) throw new UserError('email', 'give your name, work email and employee id or NPI');
@@ -247,15 +247,10 @@ export class Users {
     return users;
   }
 
-  async count(): Promise<number> {
-    let n = 0;
-    for await (const _ of this.store.query(this.table, {
-      index: 'gsi1',
-      partition: ['gsi1pk', USERS_PARTITION],
-      limit: 1,
-    }))
-      n += 1;
-    return n;
+  /** Whether any security officer account exists (demo data alone does not count). */
+  async hasOfficer(): Promise<boolean> {
+    const users = await this.list();
+    return users.some((u) => u.roles.includes('security_officer') && u.status !== 'disabled');
   }
 
   async update(
