@@ -60,7 +60,7 @@ export interface IdentityAuditEvent {
 
 export type IdentityAudit = (event: IdentityAuditEvent) => Promise<void>;
 
-/** Keys in the identity table (pk, sk; gsi1 lists users by email, gsi2 sessions by user). */
+/** Keys in the identity table (pk, sk; gsi1 lists users by email; a user's sessions are listed through registry items). */
 export const keys = {
   user: (id: string) => ({ pk: `USER#${id}`, sk: 'U' }),
   email: (email: string) => ({ pk: `EMAIL#${email}`, sk: 'E' }),

@@ -55,7 +55,7 @@ export function readConfig(env: Env = process.env): Config {
     identityTable: aws
       ? required(env, 'VIGIL_IDENTITY_TABLE')
       : (env.VIGIL_IDENTITY_TABLE ?? 'vigil-identity'),
-    publicUrl: (env.VIGIL_PUBLIC_URL ?? `http://127.0.0.1:${env.PORT ?? 3000}`).replace(/\/$/, ''),
+    publicUrl: (env.VIGIL_PUBLIC_URL || `http://127.0.0.1:${env.PORT ?? 3000}`).replace(/\/$/, ''),
     dynamoEndpoint: aws ? undefined : env.VIGIL_DYNAMODB_ENDPOINT,
     region: env.AWS_REGION ?? 'us-east-1',
     dataDir: path.resolve(env.VIGIL_DATA_DIR ?? '.vigil'),

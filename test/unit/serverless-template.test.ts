@@ -434,6 +434,7 @@ describe('serverless package', () => {
     (name) => {
       const role = roleOf(name);
       const identityActions = [
+        'dynamodb:BatchGetItem',
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
