@@ -11,6 +11,18 @@ export const OUTCOMES = ['success', 'failure'] as const;
 /** ISO 8601 with an explicit zone: `Z` or `±hh:mm`. A local time without a zone is ambiguous. */
 const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
+/** Date.parse rolls 2026-02-30 over to March; a real date keeps its own day and month. */
+function isRealDate(value: string): boolean {
+  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const calendar = new Date(Date.UTC(year, month - 1, day));
+  return (
+    !Number.isNaN(Date.parse(value)) &&
+    calendar.getUTCFullYear() === year &&
+    calendar.getUTCMonth() === month - 1 &&
+    calendar.getUTCDate() === day
+  );
+}
+
 const text = (max: number) => z.string().min(1).max(max);
 
 export const nativeEventSchema = z.strictObject({
@@ -27,7 +39,7 @@ export const nativeEventSchema = z.strictObject({
   timestamp: z
     .string()
     .regex(ISO_WITH_ZONE, 'must be ISO 8601 with a zone, e.g. 2026-01-31T14:05:00-05:00')
-    .refine((value) => !Number.isNaN(Date.parse(value)), 'is not a real date and time'),
+    .refine(isRealDate, 'is not a real date and time'),
   sessionId: text(256).optional(),
   purposeOfUse: text(256).optional(),
   reason: text(4096).optional(),

@@ -84,12 +84,13 @@ export class AuditLog {
       origin.stream,
       candidates.map((c) => c.candidate),
     );
+    const seen = new Set<string>();
     for (const { item, candidate } of candidates) {
-      outcomes.push({
-        ref: item.ref,
-        status: status.get(candidate.id) ?? 'failed',
-        id: candidate.id,
-      });
+      // A repeat within the batch is a duplicate of its first occurrence, whatever that became.
+      const repeat = seen.has(candidate.id);
+      seen.add(candidate.id);
+      const outcome = repeat ? 'duplicate' : (status.get(candidate.id) ?? 'failed');
+      outcomes.push({ ref: item.ref, status: outcome, id: candidate.id });
     }
     if (options.checkpoint !== false) await this.checkpointQuietly(head);
     return outcomes;
@@ -134,7 +135,7 @@ export class AuditLog {
   }
 
   private async quarantine<R>(origin: Origin, item: IngestItem<R>, field: string, reason: string) {
-    const payload = truncate(JSON.stringify(item.raw ?? null) ?? 'null');
+    const payload = truncate(serialise(item.raw));
     const basis = `${origin.source}\n${origin.stream}\n${item.sourceRef ?? payload}\n${item.decoded.entry ?? ''}`;
     const id = crypto.hash('sha256', basis, 'hex').slice(0, 32);
     const at = this.deps.clock.now().toISOString();
@@ -155,6 +156,15 @@ export class AuditLog {
       payload,
     });
     this.deps.log.warn('record quarantined', { source: origin.source, field, reason });
+  }
+}
+
+/** Any input, even one nested too deep for JSON.stringify, becomes storable text. */
+function serialise(raw: unknown): string {
+  try {
+    return JSON.stringify(raw ?? null) ?? 'null';
+  } catch {
+    return '[payload could not be serialised]';
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Item, LogSink, Signer, Store } from '../platform/ports';
-import { type Checkpoint, readCheckpoints } from './chain/checkpoints';
+import zlib from 'node:zlib';
+import { type Checkpoint, latestCheckpoint, readCheckpoints } from './chain/checkpoints';
 import {
   type Problem,
   type StreamReport,
@@ -40,13 +41,52 @@ export async function verifyLog(
   const reports: StreamReport[] = [];
   for (const stream of streams) {
     const entries = storedEntries(sources.store, sources.table, stream, onProgress);
-    reports.push(
-      await verifyStream(stream, entries, checkpoints.get(stream) ?? [], publicKey, {
-        headSeq: heads.get(stream) ?? 0,
-      }),
-    );
+    const head = heads.get(stream) ?? { seq: 0 };
+    const { list, missing } = await withStoreCopy(sources, stream, checkpoints.get(stream) ?? []);
+    const report = await verifyStream(stream, entries, list, publicKey, {
+      headSeq: head.seq,
+      pendingUpTo: head.pendingUpTo,
+    });
+    if (missing) report.problems.unshift(missing);
+    reports.push(report);
   }
+  const unreadable = checkpoints.unreadable ?? 0;
+  if (unreadable > 0) reports.push(unreadableReport(unreadable));
   return summarize(reports);
+}
+
+/**
+ * The store keeps a copy of each stream's latest checkpoint. One that the append-only log no
+ * longer holds means the log was cut or replaced: reported, and still used to verify.
+ */
+async function withStoreCopy(sources: VerifySources, stream: string, fromSink: Checkpoint[]) {
+  const copy = await latestCheckpoint(sources.store, sources.table, stream);
+  if (!copy || fromSink.some((c) => c.signature === copy.signature)) return { list: fromSink };
+  const missing: Problem = {
+    stream,
+    seq: copy.seq,
+    kind: 'checkpoint-missing',
+    detail: `the checkpoint signed at ${copy.at} is in the store but missing from the append-only log`,
+  };
+  return { list: [...fromSink, copy], missing };
+}
+
+function unreadableReport(lines: number): StreamReport {
+  return {
+    stream: '(checkpoint log)',
+    entries: 0,
+    checkpoints: 0,
+    lastCheckpointSeq: 0,
+    unattested: 0,
+    problems: [
+      {
+        stream: '(checkpoint log)',
+        seq: 0,
+        kind: 'checkpoint-forged',
+        detail: `${lines} line(s) of the checkpoint log are not checkpoints`,
+      },
+    ],
+  };
 }
 
 export function summarize(reports: StreamReport[]): VerifyReport {
@@ -60,11 +100,26 @@ export function summarize(reports: StreamReport[]): VerifyReport {
   };
 }
 
-async function readHeads(store: Store, table: string): Promise<Map<string, number>> {
-  const heads = new Map<string, number>();
+interface HeadState {
+  /** Entries the head vouches for as stored. */
+  seq: number;
+  /** With a batch still pending: the sequence number it will reach. */
+  pendingUpTo?: number;
+}
+
+async function readHeads(store: Store, table: string): Promise<Map<string, HeadState>> {
+  const heads = new Map<string, HeadState>();
   for await (const stream of listStreams(store, table)) {
     const head = await store.get(table, headKey(stream), true);
-    heads.set(stream, Number(head?.seq ?? 0));
+    const seq = Number(head?.seq ?? 0);
+    if (head?.pending instanceof Uint8Array) {
+      const batch = JSON.parse(zlib.gunzipSync(head.pending).toString('utf8')) as {
+        prev: { seq: number };
+      };
+      heads.set(stream, { seq: batch.prev.seq, pendingUpTo: seq });
+    } else {
+      heads.set(stream, { seq });
+    }
   }
   return heads;
 }
@@ -89,7 +144,8 @@ async function* storedEntries(
 
 function toVerifiable(item: Item): VerifiableEntry {
   return {
-    seq: Number(item.gsi1sk),
+    // An index key edited into something that is not a number reads as position 0: named below.
+    seq: Number.isFinite(Number(item.gsi1sk)) ? Number(item.gsi1sk) : 0,
     hash: String(item.hash),
     prevHash: String(item.prevHash),
     body: String(item.body),

@@ -31,6 +31,8 @@ interface Ticket {
 }
 
 const sha = (text: string) => crypto.hash('sha256', text, 'hex');
+/** A TOTP code is six digits; anything with letters is taken as a recovery code. */
+const isRecoveryCode = (code: unknown) => typeof code === 'string' && /[a-z]/i.test(code);
 
 /** The same answer whether the account is unknown, the password wrong or the account locked. */
 const refused = () => unauthorized('the email or password is not right, or the account is locked');
@@ -86,15 +88,25 @@ export class Auth {
       await this.failed(user, ctx, 'wrong_password');
       throw refused();
     }
-    await this.id.users.update(user.id, {
-      failedLogins: 0,
-      ...(needsRehash ? { passwordHash: await hashPassword(password) } : {}),
-    } as Partial<User & Credentials>);
+    // The failure count is reset only once the second factor succeeds too, so knowing the
+    // password does not buy fresh guesses at the code.
+    if (needsRehash)
+      await this.id.users.update(user.id, { passwordHash: await hashPassword(password) });
     return this.secondFactor(user, 'password', ctx);
   }
 
   /** After a verified first factor: a ticket for the TOTP step, or for MFA enrolment. */
-  async secondFactor(user: User & Credentials, method: Ticket['method'], ctx: ClientContext) {
+  async secondFactor(
+    user: User & Credentials,
+    method: Ticket['method'],
+    ctx: ClientContext,
+    viaLink = false,
+  ) {
+    if (!user.totpSecret && (user as { mfaResetAt?: string }).mfaResetAt && !viaLink) {
+      // A reset authenticator is enrolled again only through the link the officer issued.
+      await this.audit(user.id, 'login_refused', 'failure', ctx, 'MFA reset pending');
+      throw unauthorized('your MFA was reset: use the enrolment link from your security officer');
+    }
     if (user.totpSecret) {
       const ticket = await this.issueTicket({ userId: user.id, purpose: 'mfa', method });
       await this.audit(user.id, 'password_verified', 'success', ctx);
@@ -130,12 +142,13 @@ export class Auth {
     if (ticket.purpose === 'enrol-mfa') {
       await this.confirmEnrolment(user, body.code, ctx);
       recoveryCodes = await this.issueRecoveryCodes(user.id);
-    } else if (typeof body.recoveryCode === 'string') {
-      await this.useRecoveryCode(user, body.recoveryCode, ctx);
+    } else if (typeof body.recoveryCode === 'string' || isRecoveryCode(body.code)) {
+      await this.useRecoveryCode(user, String(body.recoveryCode ?? body.code), ctx);
     } else {
       await this.checkTotp(user, body.code, ctx);
     }
     await this.endTicket(body.ticket);
+    await this.id.users.update(user.id, { failedLogins: 0 } as Partial<User & Credentials>);
     const { token, session } = await this.id.sessions.create(
       { id: user.id, roles: user.roles },
       { ...ctx, mfa: true, method: ticket.method },
@@ -167,7 +180,7 @@ export class Auth {
     ctx: ClientContext,
   ): Promise<void> {
     const user = await this.id.users.get(userId);
-    if (!user || !token) throw refused();
+    if (!user || !token || user.status !== 'active') throw refused();
     await this.checkTotp(user, code, ctx);
     await this.id.sessions.markMfa(token, ctx);
     await this.audit(user.id, 'step_up', 'success', ctx);
@@ -197,7 +210,12 @@ export class Auth {
       status: 'active',
     });
     await this.audit(user.id, 'password_set', 'success', ctx);
-    return this.secondFactor({ ...user, status: 'active', totpSecret: undefined }, 'password', ctx);
+    return this.secondFactor(
+      { ...user, status: 'active', totpSecret: undefined },
+      'password',
+      ctx,
+      true,
+    );
   }
 
   private async confirmEnrolment(user: User & Credentials, code: unknown, ctx: ClientContext) {
@@ -216,7 +234,7 @@ export class Auth {
         totpLastStep: result.step,
         mfaEnrolledAt: now().toISOString(),
       },
-      ['totpPending'],
+      ['totpPending', 'mfaResetAt'],
     );
     await this.audit(user.id, 'mfa_enrolled', 'success', ctx);
   }
@@ -265,6 +283,8 @@ export class Auth {
     if (failures >= this.id.lockout.maxFailures && user.status !== 'locked') {
       await this.id.users.setStatus(user.id, 'locked', 'failed_logins');
       await this.audit(user.id, 'lockout', 'failure', ctx, `${failures} consecutive failures`);
+      // A locked account keeps no session: a stolen one cannot go on guessing codes.
+      await this.id.sessions.revokeAll(user.id, 'system');
     }
   }
 

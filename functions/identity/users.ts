@@ -77,8 +77,9 @@ export function validateNewUser(input: NewUser): void {
   if (kind === 'person' && !input.employeeId && !input.npi && !input.federated) {
     throw new UserError('employeeId', 'an employee id or an NPI ties the account to one person');
   }
-  if (input.npi !== undefined && !NPI.test(input.npi))
-    throw new UserError('npi', 'must be 10 digits');
+  if (input.npi !== undefined && !validNpi(input.npi)) {
+    throw new UserError('npi', 'must be a valid 10-digit NPI (its check digit does not match)');
+  }
   if (!Array.isArray(input.roles) || input.roles.length === 0) {
     throw new UserError('roles', `give at least one of: ${PERSON_ROLES.join(', ')}`);
   }
@@ -88,6 +89,22 @@ export function validateNewUser(input: NewUser): void {
       throw new UserError('roles', 'a service account cannot hold a role that reaches PHI');
     }
   }
+}
+
+/** NPI check digit: Luhn over the number prefixed with the card issuer code 80840 (CMS). */
+export function validNpi(npi: string): boolean {
+  if (!NPI.test(npi)) return false;
+  const digits = `80840${npi}`.split('').map(Number);
+  let sum = 0;
+  for (let i = 0; i < digits.length; i += 1) {
+    let d = digits[digits.length - 1 - i] as number;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
 }
 
 export class Users {
@@ -110,6 +127,25 @@ export class Users {
         throw new UserError('email', 'an account with this email exists already', 409);
       }
       throw error;
+    }
+    // One account per person: the employee id and the NPI are each claimed once.
+    for (const [field, value] of [
+      ['employeeId', input.employeeId],
+      ['npi', input.npi],
+    ] as const) {
+      if (!value) continue;
+      try {
+        await this.store.put(
+          this.table,
+          { pk: `PERSON#${field}#${value}`, sk: 'P', userId: id },
+          { ifAbsent: true },
+        );
+      } catch (error) {
+        if (error instanceof ConditionFailedError) {
+          throw new UserError(field, 'another account already belongs to this person', 409);
+        }
+        throw error;
+      }
     }
     const user: User = {
       id,
@@ -159,6 +195,8 @@ export class Users {
   async bootstrapToken(): Promise<string | undefined> {
     if (await this.hasOfficer()) return undefined;
     const token = crypto.randomBytes(32).toString('base64url');
+    // Only the newest first-officer link works: each start replaces the one before.
+    await this.store.put(this.table, { pk: 'BOOTSTRAP', sk: 'B', tokenHash: hash(token) });
     await this.store.put(this.table, {
       ...keys.enrolment(hash(token)),
       bootstrap: true,
@@ -206,7 +244,9 @@ export class Users {
     accept: (who: { name: string; email: string }) => void,
   ) {
     const now = Math.floor(this.clock.now().getTime() / 1000);
-    if (item.usedAt || Number(item.expiresAt) < now || (await this.hasOfficer())) {
+    const current = await this.store.get(this.table, { pk: 'BOOTSTRAP', sk: 'B' });
+    const superseded = current?.tokenHash !== String(key.pk).slice('ENROL#'.length);
+    if (item.usedAt || superseded || Number(item.expiresAt) < now || (await this.hasOfficer())) {
       throw new UserError('token', 'this first-officer link is invalid, used or expired', 404);
     }
     if (!person) throw new UserError('email', 'give your name, work email and employee id or NPI');

@@ -56,6 +56,38 @@ describe('audit ingest over HTTP', () => {
     expect(again.json.results[0].id).toBe(first.json.results[0].id);
   });
 
+  it('reports a repeat inside one batch as a duplicate, not as a second acceptance', async () => {
+    const res = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: [
+        nativeEvent({ id: 'dup-in-batch' }),
+        nativeEvent({ id: 'dup-in-batch', action: 'delete' }),
+      ],
+    });
+    expect(res.json.results.map((r: { status: string }) => r.status)).toEqual([
+      'accepted',
+      'duplicate',
+    ]);
+  });
+
+  it('refuses a date that does not exist', async () => {
+    const res = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: [nativeEvent({ id: 'feb-30', timestamp: '2026-02-30T09:15:00Z' })],
+    });
+    expect(res.json.results[0]).toMatchObject({ status: 'rejected', field: 'timestamp' });
+  });
+
+  it('quarantines a body nested too deep to serialise, without a 500', async () => {
+    const deep = `${'['.repeat(20000)}${']'.repeat(20000)}`;
+    const res = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: `[${deep}]`,
+    });
+    expect(res.status).toBe(202);
+    expect(res.json.results[0].status).toBe('rejected');
+  });
+
   it('dedupes events without an id by their canonical content', async () => {
     const event = nativeEvent({ resourceId: 'obs-no-id' });
     const reordered = Object.fromEntries(Object.entries(event).reverse());
@@ -175,7 +207,12 @@ describe('audit ingest over HTTP', () => {
   });
 
   it('refuses a malformed list query with 400, never 500', async () => {
-    for (const query of ['filter={"id":', 'sort=["nope","ASC"]', 'range=[5,1]']) {
+    for (const query of [
+      'filter={"id":',
+      'sort=["nope","ASC"]',
+      'range=[5,1]',
+      'filter={"patientId":{"toString":1}}',
+    ]) {
       const res = await call(base, 'GET', `/v1/audit-events?${query}`, { key: t.readerKey });
       expect(res.status).toBe(400);
       expect(res.json.field).toBeDefined();

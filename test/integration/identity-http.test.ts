@@ -288,6 +288,122 @@ describe('identity over HTTP', () => {
     ).toBe('revoked');
   });
 
+  it('locks the account and ends its sessions when a session keeps guessing step-up codes', async () => {
+    const created = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        email: 'edith.cavell@hospital.example',
+        name: 'Edith Cavell',
+        employeeId: 'E-5',
+        roles: ['nurse'],
+      },
+    });
+    const enrolled = await enrol(new URL(created.json.enrolmentUrl).hash.replace('#token=', ''));
+    for (let i = 0; i < 5; i += 1) {
+      await call(base, 'POST', '/v1/auth/step-up', {
+        headers: bearer(enrolled.token),
+        body: { code: '000000' },
+      });
+    }
+    const user = await identity().users.byEmail('edith.cavell@hospital.example');
+    expect(user?.status).toBe('locked');
+    const after = await call(base, 'GET', '/v1/auth/session', { headers: bearer(enrolled.token) });
+    expect(after.status).toBe(401);
+    clock.advance(30_000);
+    const right = await call(base, 'POST', '/v1/auth/step-up', {
+      headers: bearer(enrolled.token),
+      body: { code: totpAt(enrolled.secret, clock.now()) },
+    });
+    expect(right.status).toBe(401);
+  });
+
+  it('does not let an officer unlock their own account', async () => {
+    const me = await identity().users.byEmail('grace.hopper@hospital.example');
+    clock.advance(30_000);
+    await call(base, 'POST', '/v1/auth/step-up', {
+      headers: bearer(officer.token),
+      body: { code: totpAt(officer.secret, clock.now()) },
+    });
+    const res = await call(base, 'POST', `/v1/users/${me?.id}/unlock`, {
+      headers: bearer(officer.token),
+      body: {},
+    });
+    expect(res.status).toBe(403);
+  });
+
+  it('refuses an unknown field when creating a user, naming it', async () => {
+    const res = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        email: 'mary.anning@hospital.example',
+        name: 'Mary Anning',
+        employeeId: 'E-6',
+        roles: ['nurse'],
+        status: 'active',
+      },
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.field).toBe('status');
+  });
+
+  it('after an MFA reset, enrols a new authenticator only through the new link', async () => {
+    const created = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        email: 'florence.n@hospital.example',
+        name: 'Florence Nightingale',
+        employeeId: 'E-7',
+        roles: ['nurse'],
+      },
+    });
+    const enrolled = await enrol(new URL(created.json.enrolmentUrl).hash.replace('#token=', ''));
+    expect(enrolled.body.recoveryCodes).toHaveLength(10);
+    const reset = await call(base, 'POST', `/v1/users/${created.json.id}/reset-mfa`, {
+      headers: bearer(officer.token),
+      body: {},
+    });
+    expect(reset.status).toBe(200);
+    const password = await call(base, 'POST', '/v1/auth/login', {
+      body: { email: 'florence.n@hospital.example', password: PASSWORD },
+    });
+    expect(password.status).toBe(401);
+    const link = await call(base, 'POST', '/v1/auth/enrol', {
+      body: {
+        token: new URL(reset.json.enrolmentUrl).hash.replace('#token=', ''),
+        password: PASSWORD,
+      },
+    });
+    expect(link.json.status).toBe('mfa_enrolment_required');
+  });
+
+  it('takes a recovery code in the code field and refuses it the second time', async () => {
+    const created = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        email: 'mary.somerville@hospital.example',
+        name: 'Mary Somerville',
+        employeeId: 'E-8',
+        roles: ['auditor'],
+      },
+    });
+    const enrolled = await enrol(new URL(created.json.enrolmentUrl).hash.replace('#token=', ''));
+    const recovery = enrolled.body.recoveryCodes[0] as string;
+    const login = async () =>
+      (
+        await call(base, 'POST', '/v1/auth/login', {
+          body: { email: 'mary.somerville@hospital.example', password: PASSWORD },
+        })
+      ).json.ticket;
+    const first = await call(base, 'POST', '/v1/auth/mfa', {
+      body: { ticket: await login(), code: recovery },
+    });
+    expect(first.status).toBe(200);
+    const again = await call(base, 'POST', '/v1/auth/mfa', {
+      body: { ticket: await login(), code: recovery },
+    });
+    expect(again.status).toBe(401);
+  });
+
   it('slows an address that keeps failing, with 429 and Retry-After', async () => {
     let last;
     for (let i = 0; i < 25; i += 1) {

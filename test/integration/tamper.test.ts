@@ -8,6 +8,7 @@ import {
   QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { auditLog } from '../../functions/audit/context';
+import { ChainAppender } from '../../functions/audit/chain/appender';
 import { verifyLog } from '../../functions/audit/verify';
 import { canonicalize } from '../../functions/audit/chain/canonical';
 import { linkHash } from '../../functions/audit/chain/hashes';
@@ -201,5 +202,42 @@ describe('tamper evidence', () => {
     const problems = await problemsOf('s');
     expect(problems?.[0]).toMatchObject({ kind: 'checkpoint-mismatch', seq: 11 });
     expect(problems?.[0]?.detail).toContain('11..20');
+  });
+
+  it('notices the checkpoint log cut away, from the copy kept in the store', async () => {
+    fs.writeFileSync(path.join(t.dataDir, 'logs', 'checkpoints.ndjson'), '');
+    const report = await verify();
+    expect(report.ok).toBe(false);
+    expect((await problemsOf('s'))?.[0]).toMatchObject({ kind: 'checkpoint-missing', seq: 30 });
+  });
+
+  it('reports an unreadable checkpoint line instead of failing', async () => {
+    fs.appendFileSync(path.join(t.dataDir, 'logs', 'checkpoints.ndjson'), 'not json{{\n');
+    const report = await verify();
+    expect(report.ok).toBe(false);
+    expect(report.firstProblem?.detail).toContain('not checkpoints');
+    expect(report.streams.find((r) => r.stream === 's')?.problems).toEqual([]);
+  });
+
+  it('treats a batch a stopped writer committed but did not store as pending, not tampering', async () => {
+    const real = runtime();
+    const stalled = Object.create(real.store) as typeof real.store;
+    stalled.batchPut = async (_table, items) => ({ unprocessed: items });
+    const appender = new ChainAppender(stalled, table(), real.clock);
+    const event = nativeEvent({ id: 'stalled' }) as NativeEvent;
+    await appender.append('s', [
+      {
+        id: 'e'.repeat(32),
+        eventKey: 'stalled',
+        stream: 's',
+        source: 'cli',
+        producer: 'tamper-test',
+        format: 'native',
+        event,
+      },
+    ]);
+    const report = await verify();
+    expect(report.ok).toBe(true);
+    expect(report.streams.find((r) => r.stream === 's')).toMatchObject({ entries: 30, pending: 1 });
   });
 });

@@ -75,14 +75,37 @@ export async function latestCheckpoint(
   return undefined;
 }
 
-/** Every checkpoint in the sink, grouped by stream, in the order they were written. */
-export async function readCheckpoints(sink: LogSink): Promise<Map<string, Checkpoint[]>> {
-  const byStream = new Map<string, Checkpoint[]>();
+/**
+ * Every checkpoint in the sink, grouped by stream, in the order they were written. Lines that
+ * are not checkpoints are counted, not thrown on: the verifier reports them.
+ */
+export async function readCheckpoints(
+  sink: LogSink,
+): Promise<Map<string, Checkpoint[]> & { unreadable?: number }> {
+  const byStream: Map<string, Checkpoint[]> & { unreadable?: number } = new Map();
+  byStream.unreadable = 0;
   for await (const record of sink.read(CHECKPOINT_LOG)) {
-    const checkpoint = JSON.parse(record.message) as Checkpoint;
+    const checkpoint = parseCheckpoint(record.message);
+    if (!checkpoint) {
+      byStream.unreadable += 1;
+      continue;
+    }
     const list = byStream.get(checkpoint.stream) ?? [];
     list.push(checkpoint);
     byStream.set(checkpoint.stream, list);
   }
   return byStream;
+}
+
+function parseCheckpoint(message: string): Checkpoint | undefined {
+  try {
+    const value = JSON.parse(message) as Checkpoint;
+    const ok =
+      typeof value.stream === 'string' &&
+      Number.isInteger(value.seq) &&
+      typeof value.signature === 'string';
+    return ok ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }

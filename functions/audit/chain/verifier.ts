@@ -9,6 +9,7 @@ export type ProblemKind =
   | 'reordered'
   | 'truncated'
   | 'checkpoint-forged'
+  | 'checkpoint-missing'
   | 'checkpoint-mismatch';
 
 export interface Problem {
@@ -38,12 +39,19 @@ export interface StreamReport {
   lastCheckpointSeq: number;
   /** Entries after the last valid checkpoint: not yet signed, so only chained. */
   unattested: number;
+  /** Entries committed by a writer that stopped before storing them; the next write completes them. */
+  pending?: number;
   problems: Problem[];
 }
 
 export interface VerifyOptions {
   /** Sequence number the stream's head claims; a shorter chain has lost its tail. */
   headSeq?: number;
+  /**
+   * When the head carries a committed batch a writer has not finished storing, entries up to
+   * this sequence number may exist or not yet: they are pending, not tampering.
+   */
+  pendingUpTo?: number;
   maxProblems?: number;
 }
 
@@ -93,6 +101,13 @@ export class StreamVerifier {
       checkpoints: this.valid.length,
       lastCheckpointSeq,
       unattested: Math.max(0, this.lastSeq - lastCheckpointSeq),
+      pending:
+        this.options.pendingUpTo !== undefined
+          ? Math.max(
+              0,
+              this.options.pendingUpTo - Math.max(this.lastSeq, this.options.headSeq ?? 0),
+            )
+          : undefined,
       problems: [...this.problems].sort((a, b) => a.seq - b.seq),
     };
   }
@@ -195,7 +210,7 @@ export class StreamVerifier {
         kind: 'truncated',
         detail: `the head counts ${headSeq} entries but the chain ends at ${this.lastSeq}`,
       });
-    } else if (headSeq !== undefined && this.lastSeq > headSeq) {
+    } else if (headSeq !== undefined && this.lastSeq > (this.options.pendingUpTo ?? headSeq)) {
       this.report({
         seq: headSeq + 1,
         kind: 'inserted',

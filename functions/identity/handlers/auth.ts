@@ -30,7 +30,15 @@ const ROUTES: Record<string, Route> = {
   },
   'POST /v1/auth/enrol': async (request, auth, ctx) => {
     await auth.throttle(ctx, 'enrol');
-    return { status: 200, body: await auth.enrol(objectBody(request), ctx) };
+    const body = onlyKeys(objectBody(request), [
+      'token',
+      'password',
+      'email',
+      'name',
+      'employeeId',
+      'npi',
+    ]);
+    return { status: 200, body: await auth.enrol(body, ctx) };
   },
   'POST /v1/auth/mfa': async (request, auth, ctx) => {
     await auth.throttle(ctx, 'mfa');
@@ -54,6 +62,7 @@ const ROUTES: Record<string, Route> = {
     return federatedResult(await auth.federated(user, 'saml', false, ctx));
   },
   'POST /v1/auth/step-up': async (request, auth, ctx) => {
+    await auth.throttle(ctx, 'step-up');
     const token = sessionTokenOf(request);
     const userId = await stepUpCandidate(request, token);
     await auth.stepUp(token, userId, objectBody(request).code, ctx);
@@ -104,6 +113,13 @@ export async function auth(request: HttpRequest, _context: Context): Promise<Htt
     }
     throw error;
   }
+}
+
+function onlyKeys(body: Record<string, unknown>, allowed: string[]): Record<string, unknown> {
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) throw badRequest(key, 'is not a known field');
+  }
+  return body;
 }
 
 function objectBody(request: HttpRequest): Record<string, unknown> {

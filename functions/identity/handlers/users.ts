@@ -80,8 +80,19 @@ async function list(request: HttpRequest): Promise<HttpResult> {
   };
 }
 
+const CREATE_KEYS = ['kind', 'email', 'name', 'employeeId', 'npi', 'roles'];
+const UPDATE_KEYS = ['name', 'employeeId', 'npi', 'roles'];
+
+/** Unknown keys are refused by name, so a typo or a smuggled field is never silently dropped. */
+function onlyKeys(body: Record<string, unknown>, allowed: string[]): Record<string, unknown> {
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) throw badRequest(key, 'is not a field you can set here');
+  }
+  return body;
+}
+
 async function create(request: HttpRequest): Promise<HttpResult> {
-  const body = objectBody(request);
+  const body = onlyKeys(objectBody(request), CREATE_KEYS);
   const { user, enrolmentToken } = await identity().users.create({
     kind: body.kind === 'service' ? 'service' : 'person',
     email: String(body.email ?? ''),
@@ -101,7 +112,7 @@ async function one(_request: HttpRequest, [id]: string[]): Promise<HttpResult> {
 }
 
 async function update(request: HttpRequest, [id]: string[]): Promise<HttpResult> {
-  const body = objectBody(request);
+  const body = onlyKeys(objectBody(request), UPDATE_KEYS);
   const change: Partial<User> = {};
   if (body.name !== undefined) change.name = String(body.name);
   if (body.roles !== undefined) change.roles = rolesOf(body.roles);
@@ -119,6 +130,13 @@ async function setStatus(
   [id]: string[],
   status: 'locked' | 'active',
 ): Promise<HttpResult> {
+  if (id === request.principal?.id) {
+    throw new HttpError(
+      403,
+      'forbidden',
+      'another security officer must lock or unlock your account',
+    );
+  }
   const user = await identity().users.setStatus(
     id as string,
     status,
@@ -133,16 +151,16 @@ async function setStatus(
 }
 
 async function resetMfa(request: HttpRequest, [id]: string[]): Promise<HttpResult> {
-  const user = await identity().users.update(id as string, {}, [
-    'totpSecret',
-    'totpPending',
-    'totpLastStep',
-    'recoveryHashes',
-    'mfaEnrolledAt',
-  ]);
+  const user = await identity().users.update(
+    id as string,
+    { mfaResetAt: new Date().toISOString() } as Partial<User>,
+    ['totpSecret', 'totpPending', 'totpLastStep', 'recoveryHashes', 'mfaEnrolledAt'],
+  );
   await identity().sessions.revokeAll(id as string, request.principal?.id ?? 'unknown');
   await audit(request, 'mfa_reset', id as string);
-  return { status: 200, body: publicUser(user) };
+  // The person enrols a new authenticator only through this link, not with the password alone.
+  const token = await identity().users.newEnrolment(id as string);
+  return { status: 200, body: { ...publicUser(user), enrolmentUrl: enrolmentUrl(token) } };
 }
 
 async function sessions(_request: HttpRequest, [id]: string[]): Promise<HttpResult> {

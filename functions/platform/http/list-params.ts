@@ -57,14 +57,20 @@ function parseRange(text: string): ListParams['range'] {
   return { start, end };
 }
 
+const isScalar = (v: unknown) =>
+  typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+
 function parseFilter(text: string, filterable: string[]): Record<string, unknown> {
   const value = parseJson('filter', text);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw badRequest('filter', 'must be a JSON object');
   }
-  for (const key of Object.keys(value)) {
+  for (const [key, wanted] of Object.entries(value)) {
     if (!filterable.includes(key)) {
       throw badRequest('filter', `cannot filter by ${key}; use one of ${filterable.join(', ')}`);
+    }
+    if (!isScalar(wanted) && !(Array.isArray(wanted) && wanted.every(isScalar))) {
+      throw badRequest(`filter.${key}`, 'must be a value or a list of values');
     }
   }
   return value as Record<string, unknown>;

@@ -44,8 +44,18 @@ export class FileLogSink implements LogSink {
     });
     for await (const line of lines) {
       if (!line) continue;
-      const parsed = JSON.parse(line) as { t: number; m: string };
-      yield { timestamp: parsed.t, message: parsed.m };
+      yield recordOf(line);
     }
   }
+}
+
+/** A line that is not a record (cut short by a crash, or edited) is passed on as it is. */
+function recordOf(line: string): LogRecord {
+  try {
+    const parsed = JSON.parse(line) as { t: number; m: string };
+    if (typeof parsed.m === 'string') return { timestamp: Number(parsed.t), message: parsed.m };
+  } catch {
+    // falls through
+  }
+  return { timestamp: Number.NaN, message: line };
 }
