@@ -46,6 +46,8 @@ export async function withLocalRuntime<T>(work: (rt: Runtime) => Promise<T>): Pr
   const endpoint = running?.dynamoEndpoint ?? (embedded?.endpoint as string);
 
   process.env.VIGIL_DYNAMODB_ENDPOINT = endpoint;
+  // Links the CLI prints point at the running platform, whatever port it was given.
+  if (running && !process.env.VIGIL_PUBLIC_URL) process.env.VIGIL_PUBLIC_URL = running.httpUrl;
   process.env.VIGIL_DATA_DIR = dir;
   const config = readConfig();
   if (config.adapters !== 'local')

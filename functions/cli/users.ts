@@ -12,7 +12,7 @@ export function usersCommands(cli: Command): void {
     .requiredOption('--email <email>', 'work email address')
     .requiredOption('--role <role...>', `one or more of: ${PERSON_ROLES.join(', ')}`)
     .option('--name <name>', 'first and last name (default: from the email)')
-    .option('--employee-id <id>', 'employee number')
+    .option('--employee-id <id>', 'employee number (a person needs this or --npi)')
     .option('--npi <npi>', 'National Provider Identifier (10 digits)')
     .option('--service', 'a service account (cannot hold PHI roles)')
     .action(
