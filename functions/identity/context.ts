@@ -22,6 +22,8 @@ export interface Identity {
   saml?: SamlVerifier;
   audit: IdentityAudit;
   publicUrl: string;
+  /** Federated users: provisioned from verified claims, or linked to accounts made first. */
+  provisioning: 'auto' | 'existing';
 }
 
 let current: Identity | undefined;
@@ -51,8 +53,15 @@ export function identity(env: Record<string, string | undefined> = process.env):
       : undefined,
     audit,
     publicUrl: rt.config.publicUrl,
+    provisioning: provisioningFrom(env.VIGIL_FEDERATED_PROVISIONING),
   };
   return current;
+}
+
+function provisioningFrom(value: string | undefined): 'auto' | 'existing' {
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if (value === 'existing') return 'existing';
+  throw new Error('configuration: VIGIL_FEDERATED_PROVISIONING must be "auto" or "existing"');
 }
 
 export function resetIdentity(): void {

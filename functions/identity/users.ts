@@ -314,6 +314,22 @@ export class Users {
     }
   }
 
+  /** Ties an account an officer created to its identity at the hospital's identity provider. */
+  async linkFederated(id: string, issuer: string, subject: string): Promise<void> {
+    try {
+      await this.store.put(
+        this.table,
+        { ...keys.federated(issuer, subject), userId: id },
+        { ifAbsent: true },
+      );
+    } catch (error) {
+      if (error instanceof ConditionFailedError)
+        throw new UserError('subject', 'already linked', 409);
+      throw error;
+    }
+    await this.update(id, { federated: { issuer, subject } });
+  }
+
   /** Records a used TOTP step only if it is newer than the last: a code is good once. */
   async useTotpStep(id: string, step: number, lastStep: number | undefined): Promise<boolean> {
     try {

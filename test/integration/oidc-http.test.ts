@@ -109,6 +109,45 @@ describe('OIDC sign-in over HTTP', () => {
     expect(res.status).toBe(401);
   });
 
+  it('with provisioning limited to existing accounts, links one an officer made and refuses others', async () => {
+    process.env.VIGIL_FEDERATED_PROVISIONING = 'existing';
+    resetIdentity();
+    await identity().users.create({
+      email: 'clara.barton@hospital.example',
+      name: 'Clara Barton',
+      employeeId: 'E-21',
+      roles: ['nurse'],
+    });
+    const known = await sign({
+      sub: 'okta|21',
+      email: 'clara.barton@hospital.example',
+      email_verified: true,
+      groups: ['ehr-nurses'],
+      amr: ['mfa'],
+    });
+    const linked = await call(t.platform.httpUrl, 'POST', '/v1/auth/oidc', {
+      body: { idToken: known },
+    });
+    expect(linked.json).toMatchObject({
+      status: 'signed_in',
+      user: { email: 'clara.barton@hospital.example' },
+    });
+    const stranger = await sign({
+      sub: 'okta|22',
+      email: 'walt.whitman@hospital.example',
+      email_verified: true,
+      groups: ['ehr-nurses'],
+      amr: ['mfa'],
+    });
+    const refused = await call(t.platform.httpUrl, 'POST', '/v1/auth/oidc', {
+      body: { idToken: stranger },
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.json.error).toBe('not_provisioned');
+    delete process.env.VIGIL_FEDERATED_PROVISIONING;
+    resetIdentity();
+  });
+
   it('fails closed with 503 when the key set cannot be fetched', async () => {
     process.env.VIGIL_OIDC_JWKS_URL = 'http://127.0.0.1:9/jwks';
     resetIdentity();

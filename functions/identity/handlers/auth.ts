@@ -214,6 +214,7 @@ async function provision(
       throw unauthorized('the account is locked or disabled');
     return existing;
   }
+  if (identity().provisioning === 'existing') return linkExisting(who);
   if (!who.email || who.roles.length === 0) {
     throw new HttpError(
       403,
@@ -231,6 +232,20 @@ async function provision(
   const created = await users.get(user.id);
   if (!created) throw notFound('the provisioned user');
   return created;
+}
+
+/**
+ * With VIGIL_FEDERATED_PROVISIONING=existing, an officer creates the account first; the first
+ * federated sign-in with the same verified email links it, and nothing else gets in.
+ */
+async function linkExisting(who: { issuer: string; subject: string; email?: string }) {
+  const users = identity().users;
+  const user = who.email ? await users.byEmail(who.email) : undefined;
+  if (!user || user.federated || user.status === 'disabled' || user.status === 'locked') {
+    throw new HttpError(403, 'not_provisioned', 'no account was created for this person in Vigil');
+  }
+  await users.linkFederated(user.id, who.issuer, who.subject);
+  return (await users.get(user.id)) ?? user;
 }
 
 function samlResponseOf(request: HttpRequest): string {
