@@ -404,6 +404,36 @@ describe('identity over HTTP', () => {
     expect(again.status).toBe(401);
   });
 
+  it('keeps a session alive on activity and ends it after 15 idle minutes, through the routes', async () => {
+    const created = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer.token),
+      body: {
+        email: 'lise.meitner@hospital.example',
+        name: 'Lise Meitner',
+        employeeId: 'E-31',
+        roles: ['nurse'],
+      },
+    });
+    if (created.status === 401) throw new Error('the officer needs a fresh step-up for this test');
+    const { token } = await enrol(new URL(created.json.enrolmentUrl).hash.replace('#token=', ''));
+    const start = clock.now().getTime();
+    const at = (minutes: number, seconds = 0) => {
+      clock.advance(start + (minutes * 60 + seconds) * 1000 - clock.now().getTime());
+    };
+    const probe = async () => call(base, 'GET', '/v1/auth/session', { headers: bearer(token) });
+
+    for (const minute of [5, 14, 28, 42]) {
+      at(minute);
+      expect((await probe()).status).toBe(200);
+    }
+    at(56, 59);
+    expect((await probe()).status).toBe(200);
+    at(71, 60);
+    const ended = await probe();
+    expect(ended.status).toBe(401);
+    expect(ended.json.error).toBe('expired_idle');
+  });
+
   it('slows an address that keeps failing, with 429 and Retry-After', async () => {
     let last;
     for (let i = 0; i < 25; i += 1) {
