@@ -1,5 +1,6 @@
 import type { Item, LogSink, Signer, Store } from '../platform/ports';
 import zlib from 'node:zlib';
+import { KEY_ATTRIBUTES } from '../platform/store/rules';
 import { type Checkpoint, latestCheckpoint, readCheckpoints } from './chain/checkpoints';
 import {
   type Problem,
@@ -165,16 +166,7 @@ function indexInconsistency(item: Item): string | undefined {
   if (`E#${body.id}` !== item.pk) return 'the record id differs from the body';
   if (body.seq !== item.seq) return 'the sequence number differs from the body';
   const expected = indexAttributes(body);
-  for (const name of [
-    'gsi1pk',
-    'gsi1sk',
-    'gsi2pk',
-    'gsi2sk',
-    'gsi3pk',
-    'gsi3sk',
-    'gsi4pk',
-    'gsi4sk',
-  ]) {
+  for (const name of KEY_ATTRIBUTES.filter((attribute) => attribute.startsWith('gsi'))) {
     if (expected[name] !== item[name]) return `the index attribute ${name} differs from the body`;
   }
   return undefined;

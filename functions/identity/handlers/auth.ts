@@ -147,11 +147,18 @@ async function requireUser(request: HttpRequest) {
   return principal;
 }
 
-function signedIn(result: Awaited<ReturnType<Auth['mfa']>>): HttpResult {
+interface SignedIn {
+  token: string;
+  session: { id: string };
+  user: unknown;
+  recoveryCodes?: string[];
+}
+
+/** The token goes in the body for API clients (Bearer) and in the cookie for the console. */
+function signedIn(result: SignedIn): HttpResult {
   const maxAge = Math.floor(identity().sessions.policy.absoluteMs / 1000);
   return {
     status: 200,
-    // The token is in the body for API clients (Bearer) and in the cookie for the console.
     body: {
       status: 'signed_in',
       token: result.token,
@@ -164,18 +171,7 @@ function signedIn(result: Awaited<ReturnType<Auth['mfa']>>): HttpResult {
 }
 
 function federatedResult(result: Awaited<ReturnType<Auth['federated']>>): HttpResult {
-  if (result.status !== 'signed_in') return { status: 200, body: result };
-  const maxAge = Math.floor(identity().sessions.policy.absoluteMs / 1000);
-  return {
-    status: 200,
-    body: {
-      status: 'signed_in',
-      token: result.token,
-      sessionId: result.session.id,
-      user: result.user,
-    },
-    headers: { 'set-cookie': sessionCookie(result.token, maxAge) },
-  };
+  return result.status === 'signed_in' ? signedIn(result) : { status: 200, body: result };
 }
 
 async function federated<T>(verify: () => Promise<T>): Promise<T> {
