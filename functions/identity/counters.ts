@@ -1,5 +1,6 @@
 import { ConditionFailedError, type Clock, type Store } from '../platform/ports';
 import { keys } from './model';
+import { wholeNumber } from './session-policy';
 
 /**
  * Fixed-window counters in the store, for rate limits and for failures per source address.
@@ -62,23 +63,12 @@ export const DEFAULT_LOCKOUT: LockoutPolicy = {
 };
 
 export function lockoutPolicyFrom(env: Record<string, string | undefined>): LockoutPolicy {
-  const number = (name: string, fallback: number, min: number) => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min) {
-      throw new Error(`configuration: ${name} must be a whole number >= ${min}`);
-    }
-    return value;
-  };
+  const d = DEFAULT_LOCKOUT;
   return {
-    maxFailures: number('VIGIL_LOCKOUT_MAX_FAILURES', DEFAULT_LOCKOUT.maxFailures, 1),
-    coolDownMs: number('VIGIL_LOCKOUT_COOLDOWN_MINUTES', 30, 0) * 60_000,
-    maxFailuresPerIp: number(
-      'VIGIL_LOCKOUT_MAX_FAILURES_PER_IP',
-      DEFAULT_LOCKOUT.maxFailuresPerIp,
-      1,
-    ),
-    ipWindowMs: DEFAULT_LOCKOUT.ipWindowMs,
+    maxFailures: wholeNumber(env, 'VIGIL_LOCKOUT_MAX_FAILURES', d.maxFailures),
+    coolDownMs:
+      wholeNumber(env, 'VIGIL_LOCKOUT_COOLDOWN_MINUTES', d.coolDownMs / 60_000, 0) * 60_000,
+    maxFailuresPerIp: wholeNumber(env, 'VIGIL_LOCKOUT_MAX_FAILURES_PER_IP', d.maxFailuresPerIp),
+    ipWindowMs: d.ipWindowMs,
   };
 }

@@ -7,6 +7,9 @@ import {
   type Store,
 } from '../platform/ports';
 import { type IdentityAudit, type IdentityAuditEvent, keys, sessionsOfUser } from './model';
+import { DEFAULT_SESSION_POLICY, type SessionPolicy, sessionPolicyFrom } from './session-policy';
+
+export { DEFAULT_SESSION_POLICY, type SessionPolicy, sessionPolicyFrom };
 
 /**
  * Server-side sessions. The client holds an opaque random token and the store keeps only its
@@ -37,17 +40,6 @@ export interface Session {
   endReason?: SessionEndReason;
 }
 
-export interface SessionPolicy {
-  idleMs: number;
-  absoluteMs: number;
-  maxConcurrent: number;
-  onLimit: 'end-oldest' | 'refuse';
-  binding: 'ip' | 'device' | 'none';
-  onBindingMismatch: 'end' | 'step-up';
-  /** How long an MFA code counts as fresh for sensitive operations. */
-  stepUpMs: number;
-}
-
 export interface ClientContext {
   ip?: string;
   userAgent?: string;
@@ -57,19 +49,6 @@ export type SessionCheckFailure = 'missing' | 'unknown' | SessionEndReason | 'st
 
 export type SessionCheck =
   { ok: true; session: Session } | { ok: false; reason: SessionCheckFailure };
-
-const MINUTE_MS = 60_000;
-const HOUR_MS = 60 * MINUTE_MS;
-
-export const DEFAULT_SESSION_POLICY: SessionPolicy = {
-  idleMs: 15 * MINUTE_MS,
-  absoluteMs: 12 * HOUR_MS,
-  maxConcurrent: 3,
-  onLimit: 'end-oldest',
-  binding: 'ip',
-  onBindingMismatch: 'end',
-  stepUpMs: 5 * MINUTE_MS,
-};
 
 /** 256 bits from the system CSPRNG: far beyond guessing, and opaque to the client. */
 export const TOKEN_BYTES = 32;
@@ -87,10 +66,6 @@ const registryKey = (session: Session) => ({
 /** A change that keeps losing races this often is reported rather than retried forever. */
 const MAX_ATTEMPTS = 5;
 
-const ON_LIMIT: readonly SessionPolicy['onLimit'][] = ['end-oldest', 'refuse'];
-const BINDINGS: readonly SessionPolicy['binding'][] = ['ip', 'device', 'none'];
-const ON_MISMATCH: readonly SessionPolicy['onBindingMismatch'][] = ['end', 'step-up'];
-
 /** The audit code of each way a session ends. */
 const END_EVENTS: Record<SessionEndReason, string> = {
   expired_idle: 'session_expired',
@@ -100,50 +75,6 @@ const END_EVENTS: Record<SessionEndReason, string> = {
   limit: 'session_limit',
   binding: 'session_binding',
 };
-
-type Env = Record<string, string | undefined>;
-
-export function sessionPolicyFrom(env: Env): SessionPolicy {
-  const d = DEFAULT_SESSION_POLICY;
-  const policy: SessionPolicy = {
-    idleMs: wholeNumber(env, 'VIGIL_SESSION_IDLE_MINUTES', d.idleMs / MINUTE_MS) * MINUTE_MS,
-    absoluteMs: wholeNumber(env, 'VIGIL_SESSION_ABSOLUTE_HOURS', d.absoluteMs / HOUR_MS) * HOUR_MS,
-    maxConcurrent: wholeNumber(env, 'VIGIL_SESSION_MAX_CONCURRENT', d.maxConcurrent),
-    onLimit: oneOf(env, 'VIGIL_SESSION_ON_LIMIT', ON_LIMIT, d.onLimit),
-    binding: oneOf(env, 'VIGIL_SESSION_BINDING', BINDINGS, d.binding),
-    onBindingMismatch: oneOf(
-      env,
-      'VIGIL_SESSION_ON_BINDING_MISMATCH',
-      ON_MISMATCH,
-      d.onBindingMismatch,
-    ),
-    stepUpMs: wholeNumber(env, 'VIGIL_STEP_UP_MINUTES', d.stepUpMs / MINUTE_MS) * MINUTE_MS,
-  };
-  if (policy.idleMs > policy.absoluteMs) {
-    throw new Error(
-      'configuration: VIGIL_SESSION_IDLE_MINUTES must not exceed VIGIL_SESSION_ABSOLUTE_HOURS',
-    );
-  }
-  return policy;
-}
-
-function wholeNumber(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`configuration: ${name} must be a whole number >= 1`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const match = allowed.find((value) => value === raw);
-  if (!match) throw new Error(`configuration: ${name} must be one of ${allowed.join(', ')}`);
-  return match;
-}
 
 /** Refused sign-in: the user already holds as many sessions as the policy allows. */
 export class SessionLimitError extends Error {

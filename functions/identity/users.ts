@@ -164,13 +164,7 @@ export class Users {
       const { issuer, subject } = input.federated;
       await this.store.put(this.table, { ...keys.federated(issuer, subject), userId: id });
     }
-    const enrolmentToken = crypto.randomBytes(32).toString('base64url');
-    await this.store.put(this.table, {
-      ...keys.enrolment(hash(enrolmentToken)),
-      userId: id,
-      expiresAt: Math.floor((now.getTime() + ENROLMENT_TTL_MS) / 1000),
-    });
-    return { user, enrolmentToken };
+    return { user, enrolmentToken: await this.newEnrolment(id) };
   }
 
   async get(id: string): Promise<(User & Credentials) | undefined> {
@@ -194,14 +188,9 @@ export class Users {
    */
   async bootstrapToken(): Promise<string | undefined> {
     if (await this.hasOfficer()) return undefined;
-    const token = crypto.randomBytes(32).toString('base64url');
+    const token = await this.issueLink({ bootstrap: true });
     // Only the newest first-officer link works: each start replaces the one before.
     await this.store.put(this.table, { pk: 'BOOTSTRAP', sk: 'B', tokenHash: hash(token) });
-    await this.store.put(this.table, {
-      ...keys.enrolment(hash(token)),
-      bootstrap: true,
-      expiresAt: Math.floor((this.clock.now().getTime() + ENROLMENT_TTL_MS) / 1000),
-    });
     return token;
   }
 
@@ -224,16 +213,7 @@ export class Users {
     const user = await this.get(String(item.userId));
     if (!user) throw new UserError('token', 'the account no longer exists', 404);
     accept(user);
-    try {
-      await this.store.update(this.table, key, {
-        set: { usedAt: now },
-        expect: { usedAt: undefined },
-      });
-    } catch (error) {
-      if (error instanceof ConditionFailedError)
-        throw new UserError('token', 'this enrolment link was used', 404);
-      throw error;
-    }
+    await this.spendLink(key, now);
     return user;
   }
 
@@ -252,28 +232,39 @@ export class Users {
     if (!person) throw new UserError('email', 'give your name, work email and employee id or NPI');
     validateNewUser({ ...person, roles: ['security_officer'] });
     accept(person);
+    await this.spendLink(key, now);
+    const { user } = await this.create({ ...person, roles: ['security_officer'] });
+    return (await this.get(user.id)) as User & Credentials;
+  }
+
+  newEnrolment(id: string): Promise<string> {
+    return this.issueLink({ userId: id });
+  }
+
+  /** A one-time link secret, stored only as its hash, valid for ENROLMENT_TTL_MS. */
+  private async issueLink(target: { userId: string } | { bootstrap: true }): Promise<string> {
+    const token = crypto.randomBytes(32).toString('base64url');
+    await this.store.put(this.table, {
+      ...keys.enrolment(hash(token)),
+      ...target,
+      expiresAt: Math.floor((this.clock.now().getTime() + ENROLMENT_TTL_MS) / 1000),
+    });
+    return token;
+  }
+
+  /** Marks a link used; a second redemption, even a racing one, is refused. */
+  private async spendLink(key: Item, now: number): Promise<void> {
     try {
       await this.store.update(this.table, key as never, {
         set: { usedAt: now },
         expect: { usedAt: undefined },
       });
     } catch (error) {
-      if (error instanceof ConditionFailedError)
-        throw new UserError('token', 'this link was used', 404);
+      if (error instanceof ConditionFailedError) {
+        throw new UserError('token', 'this enrolment link was used', 404);
+      }
       throw error;
     }
-    const { user } = await this.create({ ...person, roles: ['security_officer'] });
-    return (await this.get(user.id)) as User & Credentials;
-  }
-
-  async newEnrolment(id: string): Promise<string> {
-    const token = crypto.randomBytes(32).toString('base64url');
-    await this.store.put(this.table, {
-      ...keys.enrolment(hash(token)),
-      userId: id,
-      expiresAt: Math.floor((this.clock.now().getTime() + ENROLMENT_TTL_MS) / 1000),
-    });
-    return token;
   }
 
   async list(): Promise<User[]> {

@@ -56,6 +56,11 @@ describe('identity over HTTP', () => {
   }
 
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  /** The officer creates an account, as the console would. */
+  const createUser = (body: Record<string, unknown>) =>
+    call(base, 'POST', '/v1/users', { headers: bearer(officer.token), body });
+  /** The secret of an enrolment link: it travels in the fragment, never to the server. */
+  const linkToken = (url: string) => new URL(url).hash.replace('#token=', '');
 
   beforeAll(async () => {
     t = await startTestPlatform();
@@ -91,45 +96,36 @@ describe('identity over HTTP', () => {
   });
 
   it('refuses shared and generic accounts, naming the field', async () => {
-    const res = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        email: 'admin@hospital.example',
-        name: 'Admin Account',
-        employeeId: 'E-9',
-        roles: ['nurse'],
-      },
+    const res = await createUser({
+      email: 'admin@hospital.example',
+      name: 'Admin Account',
+      employeeId: 'E-9',
+      roles: ['nurse'],
     });
     expect(res.status).toBe(400);
     expect(res.json.field).toBe('email');
   });
 
   it('refuses a PHI role for a service account', async () => {
-    const res = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        kind: 'service',
-        email: 'etl@hospital.example',
-        name: 'Nightly Export',
-        roles: ['physician'],
-      },
+    const res = await createUser({
+      kind: 'service',
+      email: 'etl@hospital.example',
+      name: 'Nightly Export',
+      roles: ['physician'],
     });
     expect(res.status).toBe(400);
     expect(res.json.field).toBe('roles');
   });
 
   it('refuses a common password at enrolment, saying what to fix', async () => {
-    const created = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        email: 'alan.turing@hospital.example',
-        name: 'Alan Turing',
-        employeeId: 'E-2',
-        roles: ['physician'],
-      },
+    const created = await createUser({
+      email: 'alan.turing@hospital.example',
+      name: 'Alan Turing',
+      employeeId: 'E-2',
+      roles: ['physician'],
     });
     expect(created.status).toBe(201);
-    const token = new URL(created.json.enrolmentUrl).hash.replace('#token=', '');
+    const token = linkToken(created.json.enrolmentUrl);
     const weak = await call(base, 'POST', '/v1/auth/enrol', {
       body: { token, password: 'Password1234' },
     });
@@ -148,16 +144,13 @@ describe('identity over HTTP', () => {
   });
 
   it('locks an account after five wrong passwords, refuses the right one without saying so, and audits the unlock', async () => {
-    const created = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        email: 'ada.lovelace@hospital.example',
-        name: 'Ada Lovelace',
-        employeeId: 'E-3',
-        roles: ['nurse'],
-      },
+    const created = await createUser({
+      email: 'ada.lovelace@hospital.example',
+      name: 'Ada Lovelace',
+      employeeId: 'E-3',
+      roles: ['nurse'],
     });
-    const token = new URL(created.json.enrolmentUrl).hash.replace('#token=', '');
+    const token = linkToken(created.json.enrolmentUrl);
     await enrol(token);
 
     const wrong = [];
@@ -209,14 +202,11 @@ describe('identity over HTTP', () => {
 
   it('asks for step-up once the last MFA is older than five minutes', async () => {
     clock.advance(6 * 60_000);
-    const stale = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        email: 'rosalind.franklin@hospital.example',
-        name: 'Rosalind Franklin',
-        employeeId: 'E-4',
-        roles: ['lab_technician'],
-      },
+    const stale = await createUser({
+      email: 'rosalind.franklin@hospital.example',
+      name: 'Rosalind Franklin',
+      employeeId: 'E-4',
+      roles: ['lab_technician'],
     });
     expect(stale.status).toBe(401);
     expect(stale.json.error).toBe('step_up_required');
@@ -227,14 +217,11 @@ describe('identity over HTTP', () => {
       body: { code: totpAt(officer.secret, clock.now()) },
     });
     expect(up.status).toBe(200);
-    const fresh = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        email: 'rosalind.franklin@hospital.example',
-        name: 'Rosalind Franklin',
-        employeeId: 'E-4',
-        roles: ['lab_technician'],
-      },
+    const fresh = await createUser({
+      email: 'rosalind.franklin@hospital.example',
+      name: 'Rosalind Franklin',
+      employeeId: 'E-4',
+      roles: ['lab_technician'],
     });
     expect(fresh.status).toBe(201);
   });
@@ -289,16 +276,13 @@ describe('identity over HTTP', () => {
   });
 
   it('locks the account and ends its sessions when a session keeps guessing step-up codes', async () => {
-    const created = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        email: 'edith.cavell@hospital.example',
-        name: 'Edith Cavell',
-        employeeId: 'E-5',
-        roles: ['nurse'],
-      },
+    const created = await createUser({
+      email: 'edith.cavell@hospital.example',
+      name: 'Edith Cavell',
+      employeeId: 'E-5',
+      roles: ['nurse'],
     });
-    const enrolled = await enrol(new URL(created.json.enrolmentUrl).hash.replace('#token=', ''));
+    const enrolled = await enrol(linkToken(created.json.enrolmentUrl));
     for (let i = 0; i < 5; i += 1) {
       await call(base, 'POST', '/v1/auth/step-up', {
         headers: bearer(enrolled.token),
@@ -332,31 +316,25 @@ describe('identity over HTTP', () => {
   });
 
   it('refuses an unknown field when creating a user, naming it', async () => {
-    const res = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        email: 'mary.anning@hospital.example',
-        name: 'Mary Anning',
-        employeeId: 'E-6',
-        roles: ['nurse'],
-        status: 'active',
-      },
+    const res = await createUser({
+      email: 'mary.anning@hospital.example',
+      name: 'Mary Anning',
+      employeeId: 'E-6',
+      roles: ['nurse'],
+      status: 'active',
     });
     expect(res.status).toBe(400);
     expect(res.json.field).toBe('status');
   });
 
   it('after an MFA reset, enrols a new authenticator only through the new link', async () => {
-    const created = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        email: 'florence.n@hospital.example',
-        name: 'Florence Nightingale',
-        employeeId: 'E-7',
-        roles: ['nurse'],
-      },
+    const created = await createUser({
+      email: 'florence.n@hospital.example',
+      name: 'Florence Nightingale',
+      employeeId: 'E-7',
+      roles: ['nurse'],
     });
-    const enrolled = await enrol(new URL(created.json.enrolmentUrl).hash.replace('#token=', ''));
+    const enrolled = await enrol(linkToken(created.json.enrolmentUrl));
     expect(enrolled.body.recoveryCodes).toHaveLength(10);
     const reset = await call(base, 'POST', `/v1/users/${created.json.id}/reset-mfa`, {
       headers: bearer(officer.token),
@@ -369,7 +347,7 @@ describe('identity over HTTP', () => {
     expect(password.status).toBe(401);
     const link = await call(base, 'POST', '/v1/auth/enrol', {
       body: {
-        token: new URL(reset.json.enrolmentUrl).hash.replace('#token=', ''),
+        token: linkToken(reset.json.enrolmentUrl),
         password: PASSWORD,
       },
     });
@@ -377,16 +355,13 @@ describe('identity over HTTP', () => {
   });
 
   it('takes a recovery code in the code field and refuses it the second time', async () => {
-    const created = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        email: 'mary.somerville@hospital.example',
-        name: 'Mary Somerville',
-        employeeId: 'E-8',
-        roles: ['auditor'],
-      },
+    const created = await createUser({
+      email: 'mary.somerville@hospital.example',
+      name: 'Mary Somerville',
+      employeeId: 'E-8',
+      roles: ['auditor'],
     });
-    const enrolled = await enrol(new URL(created.json.enrolmentUrl).hash.replace('#token=', ''));
+    const enrolled = await enrol(linkToken(created.json.enrolmentUrl));
     const recovery = enrolled.body.recoveryCodes[0] as string;
     const login = async () =>
       (
@@ -405,17 +380,14 @@ describe('identity over HTTP', () => {
   });
 
   it('keeps a session alive on activity and ends it after 15 idle minutes, through the routes', async () => {
-    const created = await call(base, 'POST', '/v1/users', {
-      headers: bearer(officer.token),
-      body: {
-        email: 'lise.meitner@hospital.example',
-        name: 'Lise Meitner',
-        employeeId: 'E-31',
-        roles: ['nurse'],
-      },
+    const created = await createUser({
+      email: 'lise.meitner@hospital.example',
+      name: 'Lise Meitner',
+      employeeId: 'E-31',
+      roles: ['nurse'],
     });
     if (created.status === 401) throw new Error('the officer needs a fresh step-up for this test');
-    const { token } = await enrol(new URL(created.json.enrolmentUrl).hash.replace('#token=', ''));
+    const { token } = await enrol(linkToken(created.json.enrolmentUrl));
     const start = clock.now().getTime();
     const at = (minutes: number, seconds = 0) => {
       clock.advance(start + (minutes * 60 + seconds) * 1000 - clock.now().getTime());
