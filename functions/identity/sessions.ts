@@ -56,7 +56,7 @@ export const TOKEN_BYTES = 32;
 /**
  * A user's sessions are listed through small registry items in the table itself (pk
  * sessionsOfUser(id), sk createdAt#id), read consistently. The session item carries no index
- * keys, so recording activity on every request is one plain conditional write.
+ * keys, so recording activity is one plain conditional write.
  */
 const registryKey = (session: Session) => ({
   pk: sessionsOfUser(session.userId),
@@ -151,14 +151,13 @@ export class SessionService {
   }
 
   /**
-   * Judges one request. Limits are checked on every read rather than left to the table's TTL,
+   * Judges one request: one consistent read, plus a write when activity is due to be recorded
+   * (see `touchMs`). Limits are checked on every read rather than left to the table's TTL,
    * which deletes late and not at all on the embedded store.
    */
   async check(token: string | undefined, ctx: ClientContext): Promise<SessionCheck> {
     if (!token) return refused('missing');
     const key = keyOf(token);
-    const live = await this.touchIfLive(key, ctx);
-    if (live) return { ok: true, session: live.session };
     return this.retrying(async () => {
       const held = await this.read(key);
       return held ? this.judge(held, ctx) : refused('unknown');
@@ -262,7 +261,15 @@ export class SessionService {
     }
 
     // Activity is held on the server, so every tab and client of the session shares it.
-    const touched = await this.write(held, { set: { lastSeenAt: now.toISOString() } });
+    if (now.getTime() - Date.parse(session.lastSeenAt) < this.policy.touchMs) {
+      return { ok: true, session };
+    }
+    // Of two requests recording activity at once, one writes; the other reads it afresh.
+    const touched = await this.write(
+      held,
+      { set: { lastSeenAt: now.toISOString() } },
+      { lastSeenAt: session.lastSeenAt },
+    );
     return touched ? { ok: true, session: touched.session } : RETRY;
   }
 
@@ -282,35 +289,6 @@ export class SessionService {
    * address changes (mobile networks, some proxies). Device binding compares the user agent,
    * which the client controls: it only stops a thief who does not copy it.
    */
-  /**
-   * The common case in one conditional write: a live, unexpired session used from its own
-   * client has its activity recorded and comes back. Anything else fails the condition and is
-   * judged the slow way, which ends and audits what has to be ended.
-   */
-  private async touchIfLive(key: Key, ctx: ClientContext): Promise<Held | undefined> {
-    const now = this.clock.now();
-    const binding: Record<string, unknown> =
-      this.policy.binding === 'ip'
-        ? { ip: ctx.ip }
-        : this.policy.binding === 'device'
-          ? { deviceHash: deviceHashOf(ctx.userAgent) }
-          : {};
-    try {
-      const item = await this.store.update(this.table, key, {
-        set: { lastSeenAt: now.toISOString() },
-        expect: { endedAt: undefined, ...binding },
-        atLeast: {
-          lastSeenAt: new Date(now.getTime() - this.policy.idleMs).toISOString(),
-          createdAt: new Date(now.getTime() - this.policy.absoluteMs).toISOString(),
-        },
-      });
-      return heldOf(item);
-    } catch (error) {
-      if (error instanceof ConditionFailedError) return undefined;
-      throw error;
-    }
-  }
-
   private bound(session: Session, ctx: ClientContext): boolean {
     switch (this.policy.binding) {
       case 'ip':

@@ -43,8 +43,6 @@ export interface Store {
       set?: Item;
       remove?: string[];
       expect?: Record<string, unknown>;
-      /** Attributes that must exist and be >= the given value (strings compare bytewise). */
-      atLeast?: Record<string, string | number>;
     },
   ): Promise<Item>;
   query(table: string, input: QueryInput): AsyncIterable<Item>;

@@ -23,6 +23,7 @@ const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const minutes = (m: number, s = 0) => m * MINUTE + s * SECOND;
+const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
 
 /** Sign-in happens at t=0, a fixed instant; tests move the clock by hand. */
 const T0 = Date.parse('2026-03-02T13:00:00.000Z');
@@ -240,6 +241,67 @@ describe('server-side sessions', () => {
         ]);
         expect(audited('session_expired', session.id)).toHaveLength(1);
       }
+    });
+  });
+
+  describe('recording activity', () => {
+    const lastSeenOf = async (token: string) => {
+      const item = await store.get(table, keys.session(sha256(token)));
+      return item?.lastSeenAt;
+    };
+
+    it('serves requests within the touch span from one read, without a write', async () => {
+      const { token } = await signIn();
+      clock.set(4 * SECOND);
+
+      const probe = await served(token);
+
+      expect(probe.lastSeenAt).toBe(new Date(T0).toISOString());
+      expect(await lastSeenOf(token)).toBe(new Date(T0).toISOString());
+    });
+
+    it('writes the activity of the first request after the touch span', async () => {
+      const { token } = await signIn();
+      clock.set(5 * SECOND);
+
+      await served(token);
+
+      expect(await lastSeenOf(token)).toBe(new Date(T0 + 5 * SECOND).toISOString());
+    });
+
+    it('ends a session early, never late: within the span the idle clock is not reset', async () => {
+      const { token } = await signIn();
+      clock.set(4 * SECOND);
+      await served(token);
+      clock.set(minutes(15, 1));
+
+      expect(await sessions.check(token, WORKSTATION)).toEqual({
+        ok: false,
+        reason: 'expired_idle',
+      });
+    });
+
+    it('writes on every request when the span is 0', async () => {
+      sessions = service({ touchMs: 0 });
+      const { token } = await signIn();
+      clock.set(1);
+
+      await served(token);
+
+      expect(await lastSeenOf(token)).toBe(new Date(T0 + 1).toISOString());
+    });
+
+    it('serves every one of many requests racing to record activity', async () => {
+      const { token, session } = await signIn();
+      clock.set(minutes(1));
+
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => sessions.check(token, WORKSTATION)),
+      );
+
+      expect(results.every((r) => r.ok)).toBe(true);
+      expect(await lastSeenOf(token)).toBe(new Date(T0 + minutes(1)).toISOString());
+      expect(events.filter((e) => e.resourceId === session.id)).toHaveLength(1);
     });
   });
 
@@ -496,7 +558,7 @@ describe('server-side sessions', () => {
 
     it('keeps only the SHA-256 of the token, a registry entry for the user and an absolute TTL', async () => {
       const { token, session } = await signIn();
-      const hash = crypto.createHash('sha256').update(token).digest('hex');
+      const hash = sha256(token);
 
       const items = await stored();
 
@@ -525,9 +587,7 @@ describe('server-side sessions', () => {
       const first = await signIn();
       clock.set(minutes(1));
       const second = await signIn();
-      const hashes = [first.token, second.token].map((t) =>
-        crypto.createHash('sha256').update(t).digest('hex'),
-      );
+      const hashes = [first.token, second.token].map((t) => sha256(t));
 
       const listed = await sessions.listForUser('u-okafor');
 
@@ -550,7 +610,7 @@ describe('server-side sessions', () => {
 });
 
 describe('session policy from the environment', () => {
-  it('uses 15 idle minutes, 12 hours, 3 sessions and 5 step-up minutes by default', () => {
+  it('uses 15 idle minutes, 12 hours, 3 sessions, 5 step-up minutes and 5 touch seconds by default', () => {
     expect(sessionPolicyFrom({})).toEqual({
       idleMs: 15 * MINUTE,
       absoluteMs: 12 * HOUR,
@@ -559,6 +619,7 @@ describe('session policy from the environment', () => {
       binding: 'ip',
       onBindingMismatch: 'end',
       stepUpMs: 5 * MINUTE,
+      touchMs: 5 * SECOND,
     });
   });
 
@@ -571,6 +632,7 @@ describe('session policy from the environment', () => {
       VIGIL_SESSION_BINDING: 'device',
       VIGIL_SESSION_ON_BINDING_MISMATCH: 'step-up',
       VIGIL_STEP_UP_MINUTES: '2',
+      VIGIL_SESSION_TOUCH_SECONDS: '0',
     });
 
     expect(policy).toEqual({
@@ -581,6 +643,7 @@ describe('session policy from the environment', () => {
       binding: 'device',
       onBindingMismatch: 'step-up',
       stepUpMs: 2 * MINUTE,
+      touchMs: 0,
     });
   });
 
@@ -593,6 +656,8 @@ describe('session policy from the environment', () => {
     ['VIGIL_SESSION_BINDING', 'cookie'],
     ['VIGIL_SESSION_ON_BINDING_MISMATCH', 'ignore'],
     ['VIGIL_STEP_UP_MINUTES', '0'],
+    ['VIGIL_SESSION_TOUCH_SECONDS', '-1'],
+    ['VIGIL_SESSION_TOUCH_SECONDS', '900'],
   ])('rejects %s=%s by naming the variable', (name, value) => {
     expect(() => sessionPolicyFrom({ [name]: value })).toThrow(name);
   });

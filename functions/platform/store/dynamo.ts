@@ -62,7 +62,6 @@ export class DynamoStore implements Store {
       set?: Item;
       remove?: string[];
       expect?: Record<string, unknown>;
-      atLeast?: Record<string, string | number>;
     },
   ): Promise<Item> {
     // Only the changed attributes are known here: their keys and size are checked before writing.
@@ -96,13 +95,6 @@ export class DynamoStore implements Store {
         values[`:v${n}`] = value;
         conditions.push(`#n${n} = :v${n}`);
       }
-      n += 1;
-    }
-
-    for (const [name, value] of Object.entries(change.atLeast ?? {})) {
-      names[`#n${n}`] = name;
-      values[`:v${n}`] = value;
-      conditions.push(`#n${n} >= :v${n}`);
       n += 1;
     }
 
