@@ -19,14 +19,28 @@ const MESSAGES: Record<string, string> = {
   step_up_required: 'confirm with a fresh MFA code at /v1/auth/step-up',
 };
 
+/**
+ * The SAML sign-in this browser started, so only the answer to it is accepted here. The
+ * identity provider posts that answer from its own site, so the cookie must be SameSite=None.
+ */
+export const SAML_REQUEST_COOKIE = 'vigil_saml_request';
+
+export function cookieOf(request: HttpRequest, wanted: string): string | undefined {
+  for (const part of (request.headers.cookie ?? '').split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === wanted) return value.join('=');
+  }
+  return undefined;
+}
+
 export function sessionTokenOf(request: HttpRequest): string | undefined {
   const authorization = request.headers.authorization;
   if (authorization?.toLowerCase().startsWith('bearer ')) return authorization.slice(7).trim();
-  for (const part of (request.headers.cookie ?? '').split(';')) {
-    const [name, ...value] = part.trim().split('=');
-    if (name === SESSION_COOKIE) return value.join('=');
-  }
-  return undefined;
+  return cookieOf(request, SESSION_COOKIE);
+}
+
+export function samlRequestCookie(requestId: string, maxAgeSeconds: number): string {
+  return `${SAML_REQUEST_COOKIE}=${requestId}; HttpOnly; Secure; SameSite=None; Path=/v1/auth/saml; Max-Age=${maxAgeSeconds}`;
 }
 
 export function sessionCookie(token: string, maxAgeSeconds: number): string {

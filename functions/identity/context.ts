@@ -6,7 +6,7 @@ import { Users } from './users';
 import { SessionService, sessionPolicyFrom } from './sessions';
 import { WindowCounter, lockoutPolicyFrom, type LockoutPolicy } from './counters';
 import { OidcVerifier, oidcConfigFrom } from './oidc';
-import { SamlVerifier, samlConfigFrom } from './saml';
+import { REQUEST_TTL_MS, SamlVerifier, samlConfigFrom, type RequestLedger } from './saml';
 import { keys } from './model';
 import { ConditionFailedError } from '../platform/ports';
 
@@ -47,7 +47,7 @@ export function identity(env: Record<string, string | undefined> = process.env):
     saml: samlConfig
       ? new SamlVerifier(
           samlConfig,
-          (id, notOnOrAfter) => rememberAssertion(id, notOnOrAfter),
+          { replay: rememberAssertion, requests: samlRequests(table) },
           () => rt.clock.now(),
         )
       : undefined,
@@ -82,6 +82,38 @@ async function rememberAssertion(id: string, notOnOrAfter: Date): Promise<boolea
     if (error instanceof ConditionFailedError) return false;
     throw error;
   }
+}
+
+/** Sign-in requests sent to the SAML identity provider, each answerable once. */
+function samlRequests(table: string): RequestLedger {
+  const rt = runtime();
+  // Kept a day past their use so an answer that comes late is still known as answered.
+  const expiresAt = () => Math.ceil((rt.clock.now().getTime() + REQUEST_TTL_MS) / 1000) + 86_400;
+  return {
+    save: (id, issuedAt) =>
+      rt.store.put(
+        table,
+        { ...keys.samlRequest(id), issuedAt, expiresAt: expiresAt() },
+        { ifAbsent: true },
+      ),
+    issuedAt: async (id) => {
+      const item = await rt.store.get(table, keys.samlRequest(id));
+      return item && !item.answeredAt ? String(item.issuedAt) : undefined;
+    },
+    answer: async (id) => {
+      try {
+        await rt.store.update(table, keys.samlRequest(id), {
+          // node-saml has found the request by now; the condition makes its answer single.
+          set: { answeredAt: rt.clock.now().toISOString(), expiresAt: expiresAt() },
+          expect: { answeredAt: undefined },
+        });
+        return true;
+      } catch (error) {
+        if (error instanceof ConditionFailedError) return false;
+        throw error;
+      }
+    },
+  };
 }
 
 /** Identity events go to the audit log as native events; no password, code or token. */

@@ -70,6 +70,7 @@ export const keys = {
   failures: (scope: 'account' | 'ip', id: string) => ({ pk: `FAIL#${scope}#${id}`, sk: 'C' }),
   rate: (bucket: string) => ({ pk: `RATE#${bucket}`, sk: 'R' }),
   samlAssertion: (id: string) => ({ pk: `SAML#${id}`, sk: 'A' }),
+  samlRequest: (id: string) => ({ pk: `SAMLREQ#${id}`, sk: 'R' }),
   ticket: (tokenHash: string) => ({ pk: `TICKET#${tokenHash}`, sk: 'T' }),
 };
 export const USERS_PARTITION = 'USERS';

@@ -1,5 +1,13 @@
-import { X509Certificate } from 'node:crypto';
-import { SAML, SamlStatusError, ValidateInResponseTo, type Profile } from '@node-saml/node-saml';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { DOMParser } from '@xmldom/xmldom';
+import {
+  SAML,
+  SamlStatusError,
+  ValidateInResponseTo,
+  type CacheProvider,
+  type Profile,
+  type SamlConfig as NodeSamlOptions,
+} from '@node-saml/node-saml';
 import type { PersonRole } from './model';
 import {
   CLOCK_LEEWAY_SECONDS,
@@ -26,6 +34,13 @@ export const DEFAULT_GROUPS_ATTRIBUTE =
 /** Responses carrying hundreds of groups stay well below this; more is refused unparsed. */
 export const MAX_SAML_RESPONSE_LENGTH = 512 * 1024;
 
+/** How long a sign-in we started may take at the identity provider. */
+export const REQUEST_TTL_MS = 10 * 60_000;
+
+/** Signature and digest algorithms built on SHA-1, whose collisions are practical. */
+const WEAK_ALGORITHM = /sha1$/i;
+const XMLDSIG = 'http://www.w3.org/2000/09/xmldsig#';
+
 /** SAML Core 3.0 section 3.1: the only confirmation method the Web SSO profile allows. */
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 
@@ -44,6 +59,13 @@ export interface SamlConfig {
   /** Our assertion consumer service URL; assertions must name it as Recipient. */
   callbackUrl: string;
   idpCert: string;
+  /** The identity provider's entity ID; assertions issued by any other are refused. */
+  idpIssuer: string;
+  /**
+   * Accept responses no sign-in of ours asked for (IdP-initiated SSO). Off by default: such a
+   * response can be posted into anyone's browser to sign them in as someone else.
+   */
+  allowUnsolicited: boolean;
   groupsAttribute: string;
   roleMap: Record<string, PersonRole>;
 }
@@ -65,6 +87,11 @@ export type SamlReason =
   | 'audience'
   | 'recipient'
   | 'replayed'
+  | 'issuer'
+  | 'weak_algorithm'
+  | 'unsolicited'
+  | 'unknown_request'
+  | 'request_mismatch'
   | 'idp_status'
   | 'malformed'
   | 'claims'
@@ -92,6 +119,18 @@ export class SamlError extends Error {
  */
 export type ReplayGuard = (assertionId: string, notOnOrAfter: Date) => Promise<boolean>;
 
+/**
+ * The sign-in requests we sent, by id: recorded when the browser is sent to the identity
+ * provider, answered once. The caller backs `answer` with a conditional write.
+ */
+export interface RequestLedger {
+  save(id: string, issuedAt: string): Promise<void>;
+  /** When the request was sent; undefined when unknown or answered already. */
+  issuedAt(id: string): Promise<string | undefined>;
+  /** Marks the request answered; false when it was answered before. */
+  answer(id: string): Promise<boolean>;
+}
+
 type Env = Record<string, string | undefined>;
 
 /** Certificates pasted into one-line variables often arrive with literal `\n`. */
@@ -112,6 +151,7 @@ export function samlConfigFrom(env: Env): SamlConfig | undefined {
     'VIGIL_SAML_AUDIENCE',
     'VIGIL_SAML_CALLBACK_URL',
     'VIGIL_SAML_IDP_CERT',
+    'VIGIL_SAML_IDP_ISSUER',
   ]);
   if (!required) return undefined;
   return {
@@ -120,13 +160,24 @@ export function samlConfigFrom(env: Env): SamlConfig | undefined {
     audience: required.VIGIL_SAML_AUDIENCE,
     callbackUrl: requireTrustedUrl('VIGIL_SAML_CALLBACK_URL', required.VIGIL_SAML_CALLBACK_URL),
     idpCert: parseCertificate(required.VIGIL_SAML_IDP_CERT),
+    idpIssuer: required.VIGIL_SAML_IDP_ISSUER,
+    allowUnsolicited: flag('VIGIL_SAML_ALLOW_UNSOLICITED', env.VIGIL_SAML_ALLOW_UNSOLICITED),
     groupsAttribute: env.VIGIL_SAML_GROUPS_ATTRIBUTE?.trim() || DEFAULT_GROUPS_ATTRIBUTE,
     roleMap: parseRoleMap('VIGIL_SAML_ROLE_MAP', env.VIGIL_SAML_ROLE_MAP),
   };
 }
 
+function flag(name: string, raw: string | undefined): boolean {
+  const value = raw?.trim() ?? '';
+  if (value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new FederationConfigError(`${name} must be true or false`);
+}
+
 /** node-saml reports failures as messages only; these are the ones it has. */
 const REASON_OF_MESSAGE: [RegExp, SamlReason][] = [
+  [/InResponseTo is missing/i, 'unsolicited'],
+  [/InResponseTo/i, 'unknown_request'],
   [/signature/i, 'signature'],
   [/expired/i, 'expired'],
   [/not yet valid/i, 'not_yet_valid'],
@@ -194,6 +245,26 @@ function acceptedUntil(windows: XmlNode[], now: number): Date {
   return new Date(Math.min(...ends) + CLOCK_SKEW_MS);
 }
 
+/**
+ * Refuses a response if any signature in it names SHA-1. node-saml verifies whichever
+ * algorithm the signature declares, and its verified XML no longer carries the signature, so
+ * the document is read again here, by a parser, which also resolves any character references.
+ */
+function refuseWeakSignatures(samlResponseBase64: string): void {
+  const xml = Buffer.from(samlResponseBase64, 'base64').toString('utf8');
+  const quiet = () => undefined;
+  const doc = new DOMParser({
+    errorHandler: { warning: quiet, error: quiet, fatalError: quiet },
+  }).parseFromString(xml, 'text/xml');
+  for (const name of ['SignatureMethod', 'DigestMethod']) {
+    const nodes = doc.getElementsByTagNameNS(XMLDSIG, name);
+    for (let i = 0; i < nodes.length; i += 1) {
+      const algorithm = nodes.item(i)?.getAttribute('Algorithm') ?? '';
+      if (WEAK_ALGORITHM.test(algorithm)) throw new SamlError(401, 'weak_algorithm');
+    }
+  }
+}
+
 function stringValues(value: unknown): string[] {
   const values = Array.isArray(value) ? value : [value];
   return values.filter((item): item is string => typeof item === 'string' && item !== '');
@@ -221,32 +292,44 @@ function identityOf(profile: Profile, config: SamlConfig): SamlIdentity {
   };
 }
 
+export interface SamlGuards {
+  replay: ReplayGuard;
+  requests: RequestLedger;
+}
+
 export class SamlVerifier {
   private readonly saml?: SAML;
 
   constructor(
     private readonly config: SamlConfig | undefined,
-    private readonly replay: ReplayGuard,
+    private readonly guards: SamlGuards,
     private readonly clock: () => Date = () => new Date(),
   ) {
-    // Only the assertion must be signed: it is what we read, and most providers sign just it.
-    // Requests are not correlated here (InResponseTo); the replay guard refuses a second use.
-    this.saml =
-      config &&
-      new SAML({
-        entryPoint: config.entryPoint,
-        issuer: config.issuer,
-        audience: config.audience,
-        callbackUrl: config.callbackUrl,
-        idpCert: config.idpCert,
-        wantAssertionsSigned: true,
-        wantAuthnResponseSigned: false,
-        acceptedClockSkewMs: CLOCK_SKEW_MS,
-        validateInResponseTo: ValidateInResponseTo.never,
-      });
+    this.saml = config && new SAML(this.options(config));
   }
 
-  async verifyPostResponse(samlResponseBase64: string): Promise<SamlIdentity> {
+  /**
+   * Starts a sign-in: the identity provider's URL carrying a new AuthnRequest (HTTP-Redirect
+   * binding), and the request's id, which the caller keeps in the browser to match the answer.
+   */
+  async loginRedirect(): Promise<{ url: string; requestId: string }> {
+    const { config } = this;
+    if (!config) throw new SamlError(503, 'not_configured');
+    const requestId = `_${randomBytes(20).toString('hex')}`;
+    const saml = new SAML({ ...this.options(config), generateUniqueId: () => requestId });
+    try {
+      return { url: await saml.getAuthorizeUrlAsync('', undefined, {}), requestId };
+    } catch (error) {
+      throw new SamlError(503, 'unavailable', { cause: error });
+    }
+  }
+
+  /**
+   * Verifies a response posted to our consumer service. `requestId` is the id of the sign-in
+   * this browser started, if any: an answer to any other request is refused, so a response
+   * captured elsewhere cannot be posted into this browser.
+   */
+  async verifyPostResponse(samlResponseBase64: string, requestId?: string): Promise<SamlIdentity> {
     const { config, saml } = this;
     if (!config || !saml) throw new SamlError(503, 'not_configured');
     if (samlResponseBase64.length > MAX_SAML_RESPONSE_LENGTH) throw new SamlError(401, 'malformed');
@@ -254,26 +337,82 @@ export class SamlVerifier {
     const assertion = signedAssertionOf(profile);
     const id = attribute(assertion, 'ID');
     if (!id) throw new SamlError(401, 'malformed');
+    refuseWeakSignatures(samlResponseBase64);
+    if (profile.issuer !== config.idpIssuer) throw new SamlError(401, 'issuer');
 
     // node-saml reads the process clock; these checks use ours, so both must agree.
-    const windows = [bearerConfirmation(assertion, config.callbackUrl)];
-    windows.push(...children(assertion, 'Conditions'));
-    const until = acceptedUntil(windows, this.clock().getTime());
+    const confirmation = bearerConfirmation(assertion, config.callbackUrl);
+    const until = acceptedUntil(
+      [confirmation, ...children(assertion, 'Conditions')],
+      this.clock().getTime(),
+    );
+    // Web SSO profile 4.1.4.2: an answer names its request inside the signed confirmation.
+    const answered = attribute(confirmation, 'InResponseTo');
+    if (answered === undefined && !config.allowUnsolicited) {
+      throw new SamlError(401, 'unsolicited');
+    }
 
     const identity = identityOf(profile, config);
+    if (answered !== undefined) await this.answer(answered, requestId);
     await this.consume(id, until);
     return identity;
+  }
+
+  private options(config: SamlConfig): NodeSamlOptions {
+    // Only the assertion must be signed: it is what we read, and most providers sign just it.
+    return {
+      entryPoint: config.entryPoint,
+      issuer: config.issuer,
+      audience: config.audience,
+      callbackUrl: config.callbackUrl,
+      idpCert: config.idpCert,
+      wantAssertionsSigned: true,
+      wantAuthnResponseSigned: false,
+      acceptedClockSkewMs: CLOCK_SKEW_MS,
+      validateInResponseTo: config.allowUnsolicited
+        ? ValidateInResponseTo.ifPresent
+        : ValidateInResponseTo.always,
+      requestIdExpirationPeriodMs: REQUEST_TTL_MS,
+      cacheProvider: requestCache(this.guards.requests),
+    };
+  }
+
+  private async answer(answered: string, requestId: string | undefined): Promise<void> {
+    if (answered !== requestId) throw new SamlError(401, 'request_mismatch');
+    let first: boolean;
+    try {
+      first = await this.guards.requests.answer(answered);
+    } catch (error) {
+      throw new SamlError(503, 'unavailable', { cause: error });
+    }
+    if (!first) throw new SamlError(401, 'replayed');
   }
 
   private async consume(assertionId: string, until: Date): Promise<void> {
     let firstUse: boolean;
     try {
-      firstUse = await this.replay(assertionId, until);
+      firstUse = await this.guards.replay(assertionId, until);
     } catch (error) {
       throw new SamlError(503, 'unavailable', { cause: error });
     }
     if (!firstUse) throw new SamlError(401, 'replayed');
   }
+}
+
+/**
+ * node-saml's view of the ledger: it records each request it builds and looks up the one a
+ * response answers. Its removal is left to `answer`, which happens once the whole response is
+ * judged and is a conditional write, where node-saml would remove before it has finished.
+ */
+function requestCache(ledger: RequestLedger): CacheProvider {
+  return {
+    saveAsync: async (key, value) => {
+      await ledger.save(key, value);
+      return { value, createdAt: Date.now() };
+    },
+    getAsync: async (key) => (await ledger.issuedAt(key)) ?? null,
+    removeAsync: async () => null,
+  };
 }
 
 async function validated(saml: SAML, samlResponseBase64: string): Promise<Profile> {

@@ -66,7 +66,8 @@ export async function call(
     body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
     headers['content-type'] ??= 'application/json';
   }
-  const response = await fetch(`${base}${route}`, { method, headers, body });
+  // Redirects are answers to check, and may point off this machine: never followed.
+  const response = await fetch(`${base}${route}`, { method, headers, body, redirect: 'manual' });
   const text = await response.text();
   let json: unknown;
   try {

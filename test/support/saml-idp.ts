@@ -81,6 +81,12 @@ export interface AssertionOptions {
   notBefore?: Date;
   notOnOrAfter?: Date;
   groups?: string[];
+  /** The entity that issues the assertion. */
+  issuer?: string;
+  /** The request answered, named on the Response and in the signed confirmation. */
+  inResponseTo?: string;
+  /** The request the signed confirmation names, when it differs; null leaves it out. */
+  confirmationInResponseTo?: string | null;
 }
 
 /** A Web SSO response from the test IdP, valid now (by the real clock) unless told otherwise. */
@@ -92,7 +98,11 @@ export function responseXml(options: AssertionOptions = {}): string {
     notBefore = new Date(now - 5_000),
     notOnOrAfter = new Date(now + 5 * MINUTE),
     groups = ['g-auditors', 'g-marketing'],
+    issuer = IDP,
+    inResponseTo,
+    confirmationInResponseTo = inResponseTo,
   } = options;
+  const answering = (id: string | null | undefined) => (id ? ` InResponseTo="${id}"` : '');
   const [at, from, until] = [new Date(now - 5_000), notBefore, notOnOrAfter].map((instant) =>
     instant.toISOString(),
   );
@@ -101,18 +111,18 @@ export function responseXml(options: AssertionOptions = {}): string {
     `<saml:Attribute Name="${name}">${texts.map(value).join('')}</saml:Attribute>`;
   return `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"
     xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"
-    ID="_r${randomUUID()}" Version="2.0" IssueInstant="${at}" Destination="${ACS}">
-  <saml:Issuer>${IDP}</saml:Issuer>
+    ID="_r${randomUUID()}" Version="2.0" IssueInstant="${at}" Destination="${ACS}"${answering(inResponseTo)}>
+  <saml:Issuer>${issuer}</saml:Issuer>
   <samlp:Status>
     <samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>
   </samlp:Status>
   <saml:Assertion ID="_a${randomUUID()}" Version="2.0" IssueInstant="${at}">
-    <saml:Issuer>${IDP}</saml:Issuer>
+    <saml:Issuer>${issuer}</saml:Issuer>
     <saml:Subject>
       <saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
         >n-7f3a</saml:NameID>
       <saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">
-        <saml:SubjectConfirmationData NotOnOrAfter="${until}" Recipient="${recipient}"/>
+        <saml:SubjectConfirmationData NotOnOrAfter="${until}" Recipient="${recipient}"${answering(confirmationInResponseTo)}/>
       </saml:SubjectConfirmation>
     </saml:Subject>
     <saml:Conditions NotBefore="${from}" NotOnOrAfter="${until}">
@@ -134,20 +144,32 @@ export function responseXml(options: AssertionOptions = {}): string {
 </samlp:Response>`;
 }
 
-/** An enveloped RSA-SHA256 signature over one element, placed after its Issuer. */
+const ALGORITHMS = {
+  sha256: {
+    signature: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+    digest: 'http://www.w3.org/2001/04/xmlenc#sha256',
+  },
+  sha1: {
+    signature: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1',
+    digest: 'http://www.w3.org/2000/09/xmldsig#sha1',
+  },
+};
+
+/** An enveloped RSA signature (SHA-256 unless told) over one element, after its Issuer. */
 export function signElement(
   xml: string,
   element: 'Assertion' | 'Response',
   signer = trusted,
+  hash: keyof typeof ALGORITHMS = 'sha256',
 ): string {
   const signature = new SignedXml({
     privateKey: signer.privateKeyPem,
     canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
-    signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+    signatureAlgorithm: ALGORITHMS[hash].signature,
   });
   signature.addReference({
     xpath: `//*[local-name(.)='${element}']`,
-    digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+    digestAlgorithm: ALGORITHMS[hash].digest,
     transforms: [
       'http://www.w3.org/2000/09/xmldsig#enveloped-signature',
       'http://www.w3.org/2001/10/xml-exc-c14n#',

@@ -1,10 +1,13 @@
 import { X509Certificate } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
 import {
   CLOCK_SKEW_MS,
   SamlVerifier,
   samlConfigFrom,
   type ReplayGuard,
+  type RequestLedger,
   type SamlConfig,
+  type SamlGuards,
 } from '../../functions/identity/saml';
 import {
   IDP,
@@ -21,25 +24,45 @@ import {
   signedResponse,
 } from '../support/saml-idp';
 
+/** IdP-initiated sign-in allowed, so these tests can post responses nobody asked for. */
 const config: SamlConfig = {
   entryPoint: 'https://sts.example.test/tenant-1/saml2',
   issuer: SP,
   audience: SP,
   callbackUrl: ACS,
   idpCert: trusted.certificate,
+  idpIssuer: IDP,
+  allowUnsolicited: true,
   groupsAttribute: GROUPS,
   roleMap: { 'g-auditors': 'auditor', 'g-nurses': 'nurse' },
 };
 
-/** What the caller's conditional write does: the first use of an id wins. */
-function memoryGuard() {
+/** What the caller's conditional writes do: the first use of an id wins. */
+function memoryGuards() {
   const seen = new Map<string, Date>();
-  const guard: ReplayGuard = async (id, until) => {
+  const replay: ReplayGuard = async (id, until) => {
     if (seen.has(id)) return false;
     seen.set(id, until);
     return true;
   };
-  return { guard, seen };
+  const sent = new Map<string, { issuedAt: string; answered: boolean }>();
+  const requests: RequestLedger = {
+    save: async (id, issuedAt) => {
+      sent.set(id, { issuedAt, answered: false });
+    },
+    issuedAt: async (id) => {
+      const request = sent.get(id);
+      return request && !request.answered ? request.issuedAt : undefined;
+    },
+    answer: async (id) => {
+      const request = sent.get(id);
+      if (!request || request.answered) return false;
+      request.answered = true;
+      return true;
+    },
+  };
+  const guards: SamlGuards = { replay, requests };
+  return { guards, seen, sent };
 }
 
 const refusal = (status: 401 | 503, reason: string) =>
@@ -47,9 +70,9 @@ const refusal = (status: 401 | 503, reason: string) =>
 
 describe('SamlVerifier', () => {
   it('returns the identity of a valid signed assertion, with mapped roles', async () => {
-    const { guard } = memoryGuard();
+    const { guards } = memoryGuards();
 
-    const identity = await new SamlVerifier(config, guard).verifyPostResponse(signedResponse());
+    const identity = await new SamlVerifier(config, guards).verifyPostResponse(signedResponse());
 
     expect(identity).toEqual({
       issuer: IDP,
@@ -61,17 +84,17 @@ describe('SamlVerifier', () => {
   });
 
   it('remembers the assertion id until it can no longer be accepted', async () => {
-    const { guard, seen } = memoryGuard();
+    const { guards, seen } = memoryGuards();
     const notOnOrAfter = new Date(Date.now() + 5 * MINUTE);
 
-    await new SamlVerifier(config, guard).verifyPostResponse(signedResponse({ notOnOrAfter }));
+    await new SamlVerifier(config, guards).verifyPostResponse(signedResponse({ notOnOrAfter }));
 
     expect([...seen.values()]).toEqual([new Date(notOnOrAfter.getTime() + CLOCK_SKEW_MS)]);
     expect([...seen.keys()][0]).toMatch(/^_a/);
   });
 
   it('refuses the same assertion a second time as replayed', async () => {
-    const verifier = new SamlVerifier(config, memoryGuard().guard);
+    const verifier = new SamlVerifier(config, memoryGuards().guards);
     const response = signedResponse();
     await verifier.verifyPostResponse(response);
 
@@ -79,7 +102,7 @@ describe('SamlVerifier', () => {
   });
 
   it('refuses an unsigned assertion', async () => {
-    const verifier = new SamlVerifier(config, memoryGuard().guard);
+    const verifier = new SamlVerifier(config, memoryGuards().guards);
 
     await expect(verifier.verifyPostResponse(posted(responseXml()))).rejects.toEqual(
       refusal(401, 'signature'),
@@ -90,7 +113,7 @@ describe('SamlVerifier', () => {
     const response = posted(signElement(responseXml(), 'Response'));
 
     await expect(
-      new SamlVerifier(config, memoryGuard().guard).verifyPostResponse(response),
+      new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(response),
     ).rejects.toEqual(refusal(401, 'signature'));
   });
 
@@ -98,7 +121,7 @@ describe('SamlVerifier', () => {
     const forged = posted(signAssertion(responseXml(), impostor));
 
     await expect(
-      new SamlVerifier(config, memoryGuard().guard).verifyPostResponse(forged),
+      new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(forged),
     ).rejects.toEqual(refusal(401, 'signature'));
   });
 
@@ -106,7 +129,7 @@ describe('SamlVerifier', () => {
     const tampered = signAssertion(responseXml()).replace('g-marketing', 'g-nurses');
 
     await expect(
-      new SamlVerifier(config, memoryGuard().guard).verifyPostResponse(posted(tampered)),
+      new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(posted(tampered)),
     ).rejects.toEqual(refusal(401, 'signature'));
   });
 
@@ -117,7 +140,7 @@ describe('SamlVerifier', () => {
     });
 
     await expect(
-      new SamlVerifier(config, memoryGuard().guard).verifyPostResponse(response),
+      new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(response),
     ).rejects.toEqual(refusal(401, 'expired'));
   });
 
@@ -125,13 +148,13 @@ describe('SamlVerifier', () => {
     const response = signedResponse({ notBefore: new Date(Date.now() + 10 * MINUTE) });
 
     await expect(
-      new SamlVerifier(config, memoryGuard().guard).verifyPostResponse(response),
+      new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(response),
     ).rejects.toEqual(refusal(401, 'not_yet_valid'));
   });
 
   it('checks the validity window with the injected clock', async () => {
     const anHourLater = () => new Date(Date.now() + 60 * MINUTE);
-    const verifier = new SamlVerifier(config, memoryGuard().guard, anHourLater);
+    const verifier = new SamlVerifier(config, memoryGuards().guards, anHourLater);
 
     await expect(verifier.verifyPostResponse(signedResponse())).rejects.toEqual(
       refusal(401, 'expired'),
@@ -142,7 +165,7 @@ describe('SamlVerifier', () => {
     const response = signedResponse({ audience: 'https://billing.example.test/saml' });
 
     await expect(
-      new SamlVerifier(config, memoryGuard().guard).verifyPostResponse(response),
+      new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(response),
     ).rejects.toEqual(refusal(401, 'audience'));
   });
 
@@ -150,28 +173,132 @@ describe('SamlVerifier', () => {
     const response = signedResponse({ recipient: 'https://billing.example.test/acs' });
 
     await expect(
-      new SamlVerifier(config, memoryGuard().guard).verifyPostResponse(response),
+      new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(response),
     ).rejects.toEqual(refusal(401, 'recipient'));
   });
 
   it('answers 503 when the replay store fails, and signs nobody in', async () => {
     const failing: ReplayGuard = () => Promise.reject(new Error('store unavailable'));
+    const guards = { ...memoryGuards().guards, replay: failing };
 
     await expect(
-      new SamlVerifier(config, failing).verifyPostResponse(signedResponse()),
+      new SamlVerifier(config, guards).verifyPostResponse(signedResponse()),
     ).rejects.toEqual(refusal(503, 'unavailable'));
   });
 
   it('answers 503 when SAML is not configured', async () => {
     await expect(
-      new SamlVerifier(undefined, memoryGuard().guard).verifyPostResponse(signedResponse()),
+      new SamlVerifier(undefined, memoryGuards().guards).verifyPostResponse(signedResponse()),
     ).rejects.toEqual(refusal(503, 'not_configured'));
   });
 
   it('refuses a response that is not XML', async () => {
     await expect(
-      new SamlVerifier(config, memoryGuard().guard).verifyPostResponse(posted('not xml')),
+      new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(posted('not xml')),
     ).rejects.toEqual(refusal(401, 'malformed'));
+  });
+});
+
+describe('SamlVerifier, signing in from Vigil (the default)', () => {
+  const strict: SamlConfig = { ...config, allowUnsolicited: false };
+
+  /** Starts a sign-in as the login route does; the browser keeps the request id. */
+  async function started() {
+    const { guards, sent } = memoryGuards();
+    const verifier = new SamlVerifier(strict, guards);
+    const { url, requestId } = await verifier.loginRedirect();
+    return { verifier, url, requestId, sent };
+  }
+
+  it('sends the browser to the identity provider with an AuthnRequest it remembers', async () => {
+    const { url, requestId, sent } = await started();
+
+    const target = new URL(url);
+    const request = inflateRawSync(
+      Buffer.from(target.searchParams.get('SAMLRequest') ?? '', 'base64'),
+    ).toString();
+
+    expect(`${target.origin}${target.pathname}`).toBe(strict.entryPoint);
+    expect(request).toContain(`ID="${requestId}"`);
+    expect(request).toContain(
+      `<saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${SP}</saml:Issuer>`,
+    );
+    expect(sent.get(requestId)).toEqual({ issuedAt: expect.any(String), answered: false });
+  });
+
+  it('accepts the answer to the sign-in this browser started, once', async () => {
+    const { verifier, requestId, sent } = await started();
+
+    const identity = await verifier.verifyPostResponse(
+      signedResponse({ inResponseTo: requestId }),
+      requestId,
+    );
+
+    expect(identity.subject).toBe('n-7f3a');
+    expect(sent.get(requestId)?.answered).toBe(true);
+    await expect(
+      verifier.verifyPostResponse(signedResponse({ inResponseTo: requestId }), requestId),
+    ).rejects.toEqual(refusal(401, 'unknown_request'));
+  });
+
+  it('refuses a response nobody asked for', async () => {
+    const { verifier } = await started();
+
+    await expect(verifier.verifyPostResponse(signedResponse())).rejects.toEqual(
+      refusal(401, 'unsolicited'),
+    );
+  });
+
+  it("refuses the answer to another browser's sign-in", async () => {
+    const mine = await started();
+    const theirs = await mine.verifier.loginRedirect();
+
+    await expect(
+      mine.verifier.verifyPostResponse(
+        signedResponse({ inResponseTo: theirs.requestId }),
+        mine.requestId,
+      ),
+    ).rejects.toEqual(refusal(401, 'request_mismatch'));
+  });
+
+  it('refuses the answer to a request it never sent, even when the cookie agrees', async () => {
+    const { verifier } = await started();
+
+    await expect(
+      verifier.verifyPostResponse(signedResponse({ inResponseTo: '_forged' }), '_forged'),
+    ).rejects.toEqual(refusal(401, 'unknown_request'));
+  });
+
+  it('reads the request from the signed confirmation, not the unsigned envelope', async () => {
+    const { verifier, requestId } = await started();
+    // An IdP-initiated assertion rewrapped in a response that claims to answer our request.
+    const rewrapped = signedResponse({ inResponseTo: requestId, confirmationInResponseTo: null });
+
+    await expect(verifier.verifyPostResponse(rewrapped, requestId)).rejects.toEqual(
+      refusal(401, 'unsolicited'),
+    );
+  });
+
+  it('refuses an assertion from another identity provider, even signed with the trusted key', async () => {
+    const { verifier, requestId } = await started();
+    const response = signedResponse({
+      inResponseTo: requestId,
+      issuer: 'https://sts.example.test/tenant-2/',
+    });
+
+    await expect(verifier.verifyPostResponse(response, requestId)).rejects.toEqual(
+      refusal(401, 'issuer'),
+    );
+  });
+
+  it('refuses an assertion signed with SHA-1', async () => {
+    const { verifier, requestId } = await started();
+    const xml = responseXml({ inResponseTo: requestId });
+    const response = posted(signElement(xml, 'Assertion', trusted, 'sha1'));
+
+    await expect(verifier.verifyPostResponse(response, requestId)).rejects.toEqual(
+      refusal(401, 'weak_algorithm'),
+    );
   });
 });
 
@@ -182,6 +309,7 @@ describe('samlConfigFrom', () => {
     VIGIL_SAML_AUDIENCE: SP,
     VIGIL_SAML_CALLBACK_URL: ACS,
     VIGIL_SAML_IDP_CERT: trusted.certificate.trim().replace(/\n/g, '\\n'),
+    VIGIL_SAML_IDP_ISSUER: IDP,
     VIGIL_SAML_ROLE_MAP: '{"g-auditors":"auditor"}',
   };
 
@@ -192,7 +320,12 @@ describe('samlConfigFrom', () => {
   it('reads the settings, accepting a certificate with escaped newlines', () => {
     const parsed = samlConfigFrom(env);
 
-    expect(parsed).toMatchObject({ callbackUrl: ACS, groupsAttribute: GROUPS });
+    expect(parsed).toMatchObject({
+      callbackUrl: ACS,
+      groupsAttribute: GROUPS,
+      idpIssuer: IDP,
+      allowUnsolicited: false,
+    });
     expect(parsed?.roleMap).toEqual({ 'g-auditors': 'auditor' });
     expect(new X509Certificate(parsed?.idpCert ?? '').subject).toBe('CN=idp.example.test');
   });
@@ -205,6 +338,12 @@ describe('samlConfigFrom', () => {
       'VIGIL_SAML_IDP_CERT',
     ],
     ['an unknown role', { ...env, VIGIL_SAML_ROLE_MAP: '{"g":"root"}' }, 'VIGIL_SAML_ROLE_MAP'],
+    ['a missing IdP entity ID', { ...env, VIGIL_SAML_IDP_ISSUER: '' }, 'VIGIL_SAML_IDP_ISSUER'],
+    [
+      'an unsolicited switch that is not true or false',
+      { ...env, VIGIL_SAML_ALLOW_UNSOLICITED: 'yes' },
+      'VIGIL_SAML_ALLOW_UNSOLICITED',
+    ],
     [
       'a consumer service over plain http',
       { ...env, VIGIL_SAML_CALLBACK_URL: 'http://vigil.example.test/acs' },

@@ -9,13 +9,16 @@ import { UserError, publicUser } from '../users';
 import { enrolmentPage } from '../pages';
 import { SessionLimitError } from '../sessions';
 import {
+  SAML_REQUEST_COOKIE,
   authenticateRequest,
   clearedSessionCookie,
+  cookieOf,
+  samlRequestCookie,
   sessionCookie,
   sessionTokenOf,
 } from '../authenticate';
 import { OidcError } from '../oidc';
-import { SamlError } from '../saml';
+import { REQUEST_TTL_MS, SamlError } from '../saml';
 import { HttpError } from '../../platform/http/errors';
 
 type Route = (request: HttpRequest, auth: Auth, ctx: ClientContext) => Promise<HttpResult>;
@@ -52,12 +55,24 @@ const ROUTES: Record<string, Route> = {
     const user = await provision(who, 'oidc', auth, ctx);
     return federatedResult(await auth.federated(user, 'oidc', who.multiFactor, ctx));
   },
+  'GET /v1/auth/saml/login': async (_request, auth, ctx) => {
+    await auth.throttle(ctx, 'saml');
+    const { url, requestId } = await federated(() => samlVerifier().loginRedirect());
+    return {
+      status: 302,
+      headers: {
+        location: url,
+        'set-cookie': samlRequestCookie(requestId, REQUEST_TTL_MS / 1000),
+        'cache-control': 'no-store',
+      },
+    };
+  },
   'POST /v1/auth/saml': async (request, auth, ctx) => {
     await auth.throttle(ctx, 'saml');
-    const saml = identity().saml;
-    if (!saml) throw new HttpError(503, 'saml_not_configured', 'SAML sign-in is not configured');
+    const saml = samlVerifier();
     const response = samlResponseOf(request);
-    const who = await federated(() => saml.verifyPostResponse(response));
+    const requestId = cookieOf(request, SAML_REQUEST_COOKIE);
+    const who = await federated(() => saml.verifyPostResponse(response, requestId));
     const user = await provision(who, 'saml', auth, ctx);
     return federatedResult(await auth.federated(user, 'saml', false, ctx));
   },
@@ -242,6 +257,12 @@ async function linkExisting(who: { issuer: string; subject: string; email?: stri
   }
   await users.linkFederated(user.id, who.issuer, who.subject);
   return (await users.get(user.id)) ?? user;
+}
+
+function samlVerifier() {
+  const { saml } = identity();
+  if (!saml) throw new HttpError(503, 'saml_not_configured', 'SAML sign-in is not configured');
+  return saml;
 }
 
 function samlResponseOf(request: HttpRequest): string {
