@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { ZxcvbnFactory } from '@zxcvbn-ts/core';
+import { type ZxcvbnResult, ZxcvbnFactory } from '@zxcvbn-ts/core';
 import { adjacencyGraphs, dictionary } from '@zxcvbn-ts/language-common';
 
 /**
@@ -31,11 +31,35 @@ export type PasswordVerdict = { ok: true } | { ok: false; reason: string };
 const COMMON_PASSWORDS = dictionary['passwords-common'];
 
 let estimator: ZxcvbnFactory | undefined;
+const STRENGTH_SCORED_LENGTH = 64;
 let commonSet: Set<string> | undefined;
 
-/** Built on first use: ranking the dictionaries takes tens of milliseconds. */
+/**
+ * English from @zxcvbn-ts/language-en: its common words, first names and word sequences
+ * (months, seasons, numbers). Its surname and Wikipedia lists are left out, as they would take
+ * the sign-in function's zip past 1 MB; its index loads every list, so the files are required
+ * one by one, and only when a password is first judged.
+ */
+function englishDictionary(): Record<string, string[]> {
+  return {
+    'commonWords-en': require('@zxcvbn-ts/language-en/dist/commonWords.json.cjs') as string[],
+    'firstnames-en': require('@zxcvbn-ts/language-en/dist/firstnames.json.cjs') as string[],
+    ...(require('@zxcvbn-ts/language-en/dist/wordSequences.json.cjs') as Record<string, string[]>),
+  };
+}
+
+/**
+ * Built on first use: loading and ranking the dictionaries takes a few hundred milliseconds.
+ * No translations are given, so warnings stay the keys STRENGTH_HINTS words.
+ */
 function strengthEstimator(): ZxcvbnFactory {
-  estimator ??= new ZxcvbnFactory({ dictionary, graphs: adjacencyGraphs });
+  estimator ??= new ZxcvbnFactory({
+    dictionary: { ...dictionary, ...englishDictionary() },
+    graphs: adjacencyGraphs,
+    // Scoring time grows steeply with length; what follows the first 64 characters only adds
+    // strength, so the estimate of the prefix is a floor, and a long input costs milliseconds.
+    maxLength: STRENGTH_SCORED_LENGTH,
+  });
   return estimator;
 }
 
@@ -77,12 +101,24 @@ const STRENGTH_HINTS: Record<string, string> = {
   namesByThemselves: 'names are easy to guess',
   commonNames: 'names are easy to guess',
   userInputs: 'do not use your own details',
+  decoratedWord: 'one word with digits or symbols added is easy to guess',
 };
 
 function tooGuessable(warning: string | null): string {
   const hint = (warning && STRENGTH_HINTS[warning]) || 'add more unrelated words';
   const advice = 'A phrase of four or more unrelated words works well.';
   return `This password is too easy to guess (${hint}). ${advice}`;
+}
+
+/**
+ * One dictionary word and nothing else but digits and symbols, as in "Summer2024!!". zxcvbn
+ * prices a tail such as "2024!!" as random characters, which can lift the whole to score 3;
+ * guessers try exactly these shapes first, so such a password needs score 4.
+ */
+function isDecoratedWord(result: ZxcvbnResult): boolean {
+  const words = result.sequence.filter((match) => match.pattern === 'dictionary');
+  const rest = result.sequence.filter((match) => match.pattern !== 'dictionary');
+  return words.length === 1 && rest.every((match) => !/\p{L}/u.test(match.token));
 }
 
 /**
@@ -112,6 +148,9 @@ export function checkPassword(password: string, person: Person): PasswordVerdict
   const result = strengthEstimator().check(normalised, personal);
   if (result.score < MIN_STRENGTH_SCORE) {
     return { ok: false, reason: tooGuessable(result.feedback.warning) };
+  }
+  if (result.score === MIN_STRENGTH_SCORE && isDecoratedWord(result)) {
+    return { ok: false, reason: tooGuessable('decoratedWord') };
   }
   return { ok: true };
 }

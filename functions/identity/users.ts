@@ -1,5 +1,11 @@
 import crypto from 'node:crypto';
-import { ConditionFailedError, type Clock, type Item, type Store } from '../platform/ports';
+import {
+  ConditionFailedError,
+  type Clock,
+  type Item,
+  type Key,
+  type Store,
+} from '../platform/ports';
 import {
   type PersonRole,
   PERSON_ROLES,
@@ -120,33 +126,18 @@ export class Users {
     const email = input.email.trim().toLowerCase();
     const id = crypto.randomUUID();
     const now = this.clock.now();
-    try {
-      await this.store.put(this.table, { ...keys.email(email), userId: id }, { ifAbsent: true });
-    } catch (error) {
-      if (error instanceof ConditionFailedError) {
-        throw new UserError('email', 'an account with this email exists already', 409);
-      }
-      throw error;
-    }
-    // One account per person: the employee id and the NPI are each claimed once.
-    for (const [field, value] of [
-      ['employeeId', input.employeeId],
-      ['npi', input.npi],
-    ] as const) {
-      if (!value) continue;
+    // The store writes one item at a time: each uniqueness claim made here is remembered, so
+    // a creation that fails part-way gives its claims back instead of blocking those values.
+    const claimed: Key[] = [];
+    const claim = async (key: Key, field: string, taken: string) => {
       try {
-        await this.store.put(
-          this.table,
-          { pk: `PERSON#${field}#${value}`, sk: 'P', userId: id },
-          { ifAbsent: true },
-        );
+        await this.store.put(this.table, { ...key, userId: id }, { ifAbsent: true });
       } catch (error) {
-        if (error instanceof ConditionFailedError) {
-          throw new UserError(field, 'another account already belongs to this person', 409);
-        }
+        if (error instanceof ConditionFailedError) throw new UserError(field, taken, 409);
         throw error;
       }
-    }
+      claimed.push(key);
+    };
     const user: User = {
       id,
       kind: input.kind ?? 'person',
@@ -159,12 +150,38 @@ export class Users {
       createdAt: now.toISOString(),
       federated: input.federated,
     };
-    await this.store.put(this.table, this.toItem(user), { ifAbsent: true });
+    try {
+      await claim(keys.email(email), 'email', 'an account with this email exists already');
+      // One account per person: the employee id and the NPI are each claimed once.
+      for (const [field, value] of [
+        ['employeeId', input.employeeId],
+        ['npi', input.npi],
+      ] as const) {
+        if (!value) continue;
+        const key = { pk: `PERSON#${field}#${value}`, sk: 'P' };
+        await claim(key, field, 'another account already belongs to this person');
+      }
+      await this.store.put(this.table, this.toItem(user), { ifAbsent: true });
+    } catch (error) {
+      await this.release(id, claimed);
+      throw error;
+    }
     if (input.federated) {
       const { issuer, subject } = input.federated;
       await this.store.put(this.table, { ...keys.federated(issuer, subject), userId: id });
     }
     return { user, enrolmentToken: await this.newEnrolment(id) };
+  }
+
+  /** Removes claims made for account `id`; a claim another account holds is never touched. */
+  private async release(id: string, claimed: Key[]): Promise<void> {
+    for (const key of claimed) {
+      try {
+        await this.store.delete(this.table, key, { expect: { userId: id } });
+      } catch {
+        // Report the error that stopped the creation; a claim left behind only blocks its value.
+      }
+    }
   }
 
   async get(id: string): Promise<(User & Credentials) | undefined> {

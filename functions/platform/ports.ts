@@ -45,6 +45,12 @@ export interface Store {
       expect?: Record<string, unknown>;
     },
   ): Promise<Item>;
+  /**
+   * Delete one item. `expect` holds attribute values that must match, as for `update`;
+   * otherwise ConditionFailedError and the item stays. Deleting an absent item without
+   * `expect` succeeds.
+   */
+  delete(table: string, key: Key, options?: { expect?: Record<string, unknown> }): Promise<void>;
   query(table: string, input: QueryInput): AsyncIterable<Item>;
   batchGet(table: string, keys: Key[], consistent?: boolean): Promise<Item[]>;
   /**
@@ -64,6 +70,16 @@ export interface Signer {
   sign(message: Buffer): Promise<Buffer>;
   /** SubjectPublicKeyInfo PEM, enough to verify offline. */
   publicKeyPem(): Promise<string>;
+}
+
+/**
+ * Encryption of small secrets kept in the store (an authenticator's TOTP seed): KMS on AWS,
+ * AES-256-GCM under a local key otherwise. A sealed value opens only with the context it was
+ * sealed with, so a value copied onto another account or purpose does not open.
+ */
+export interface Sealer {
+  seal(plaintext: string, context: Record<string, string>): Promise<string>;
+  open(sealed: string, context: Record<string, string>): Promise<string>;
 }
 
 export type ProbeResult = 'ok' | 'configured';

@@ -2,7 +2,9 @@ import { identity, resetIdentity } from '../../functions/identity/context';
 import { totpAt } from '../../functions/identity/totp';
 import { runtime, setRuntime } from '../../functions/platform/runtime';
 import { resetAuditLog } from '../../functions/audit/context';
-import type { Clock } from '../../functions/platform/ports';
+import { ConditionFailedError, type Clock, type Store } from '../../functions/platform/ports';
+import { keys } from '../../functions/identity/model';
+import { Users } from '../../functions/identity/users';
 import { call, startTestPlatform, type TestPlatform } from '../support/platform';
 
 const PASSWORD = 'correct horse battery staple 42';
@@ -115,6 +117,89 @@ describe('identity over HTTP', () => {
     });
     expect(res.status).toBe(400);
     expect(res.json.field).toBe('roles');
+  });
+
+  it('leaves the email free when a creation is refused for a taken employee id', async () => {
+    const first = await createUser({
+      email: 'dorothy.hodgkin@hospital.example',
+      name: 'Dorothy Hodgkin',
+      employeeId: 'E-20',
+      roles: ['nurse'],
+    });
+    expect(first.status).toBe(201);
+    const taken = await createUser({
+      email: 'charles.babbage@hospital.example',
+      name: 'Charles Babbage',
+      employeeId: 'E-20',
+      roles: ['nurse'],
+    });
+    expect(taken.status).toBe(409);
+    expect(taken.json.field).toBe('employeeId');
+    const again = await createUser({
+      email: 'charles.babbage@hospital.example',
+      name: 'Charles Babbage',
+      employeeId: 'E-21',
+      roles: ['nurse'],
+    });
+    expect(again.status).toBe(201);
+  });
+
+  it('leaves the email and employee id free when a creation is refused for a taken NPI', async () => {
+    const first = await createUser({
+      email: 'elizabeth.blackwell@hospital.example',
+      name: 'Elizabeth Blackwell',
+      npi: '1234567893',
+      roles: ['physician'],
+    });
+    expect(first.status).toBe(201);
+    const person = {
+      email: 'james.barry@hospital.example',
+      name: 'James Barry',
+      employeeId: 'E-22',
+      roles: ['physician'],
+    };
+    const taken = await createUser({ ...person, npi: '1234567893' });
+    expect(taken.status).toBe(409);
+    expect(taken.json.field).toBe('npi');
+    const again = await createUser({ ...person, npi: '1234567901' });
+    expect(again.status).toBe(201);
+  });
+
+  it('never deletes a uniqueness claim that another account holds', async () => {
+    const { store, config } = runtime();
+    const owner = await identity().users.byEmail('dorothy.hodgkin@hospital.example');
+    const claim = keys.email('dorothy.hodgkin@hospital.example');
+    await expect(
+      store.delete(config.identityTable, claim, { expect: { userId: 'someone-else' } }),
+    ).rejects.toBeInstanceOf(ConditionFailedError);
+    expect(await store.get(config.identityTable, claim)).toMatchObject({ userId: owner?.id });
+  });
+
+  it('reports a store failure part-way through a creation even when giving claims back fails', async () => {
+    const { store, config } = runtime();
+    const outage = new Error('store unavailable');
+    const failing: Store = Object.create(store) as Store;
+    failing.put = async (table, item, options) => {
+      if (String(item.pk).startsWith('PERSON#npi#')) throw outage;
+      return store.put(table, item, options);
+    };
+    failing.delete = async () => {
+      throw new Error('delete failed too');
+    };
+    const person = {
+      email: 'hildegard.peplau@hospital.example',
+      name: 'Hildegard Peplau',
+      employeeId: 'E-23',
+      npi: '1234567919',
+      roles: ['nurse' as const],
+    };
+    await expect(new Users(failing, config.identityTable, clock).create(person)).rejects.toBe(
+      outage,
+    );
+    // The failed delete left the email claim in place.
+    await expect(new Users(store, config.identityTable, clock).create(person)).rejects.toThrow(
+      'an account with this email exists already',
+    );
   });
 
   it('refuses a common password at enrolment, saying what to fix', async () => {

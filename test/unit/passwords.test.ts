@@ -68,6 +68,28 @@ describe('checkPassword: the shipped list and guessability', () => {
     expect(verdict).toEqual({ ok: false, reason: expect.stringContaining(hint) });
   });
 
+  it.each(['Summer2024!!', 'Baseball1234!'])(
+    'refuses %s, one English word with digits and symbols added, as too easy to guess',
+    (password) => {
+      expect(checkPassword(password, alan)).toEqual({
+        ok: false,
+        reason: expect.stringContaining('too easy to guess'),
+      });
+    },
+  );
+
+  it('knows English words beyond the common-password lists', () => {
+    // "orchestra" is in the English word list only.
+    expect(checkPassword('Orchestra2024!', alan)).toEqual({
+      ok: false,
+      reason: expect.stringContaining('too easy to guess'),
+    });
+  });
+
+  it('accepts a passphrase of unrelated words joined by hyphens, with a capital and a digit', () => {
+    expect(checkPassword('correct-larch-Wombat-9-cycle', alan)).toEqual({ ok: true });
+  });
+
   it('accepts a long phrase of unrelated words', () => {
     expect(checkPassword(PASSPHRASE, alan)).toEqual({ ok: true });
     expect(checkPassword('correct horse battery staple 42', alan)).toEqual({ ok: true });

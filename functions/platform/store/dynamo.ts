@@ -1,6 +1,7 @@
 import {
   BatchGetCommand,
   BatchWriteCommand,
+  DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -70,7 +71,6 @@ export class DynamoStore implements Store {
     const values: Record<string, unknown> = {};
     const sets: string[] = [];
     const removes: string[] = [];
-    const conditions: string[] = [];
     let n = 0;
 
     // Absent (undefined) fields are left out of the expression entirely, so no placeholder
@@ -87,16 +87,7 @@ export class DynamoStore implements Store {
       removes.push(`#n${n}`);
       n += 1;
     }
-    for (const [name, value] of Object.entries(change.expect ?? {})) {
-      names[`#n${n}`] = name;
-      if (value === undefined) {
-        conditions.push(`attribute_not_exists(#n${n})`);
-      } else {
-        values[`:v${n}`] = value;
-        conditions.push(`#n${n} = :v${n}`);
-      }
-      n += 1;
-    }
+    const conditions = expectations(change.expect ?? {}, names, values);
 
     const expression = [
       sets.length > 0 ? `SET ${sets.join(', ')}` : '',
@@ -120,6 +111,27 @@ export class DynamoStore implements Store {
       ),
     );
     return out.Attributes ?? {};
+  }
+
+  async delete(
+    table: string,
+    key: Key,
+    options: { expect?: Record<string, unknown> } = {},
+  ): Promise<void> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const conditions = expectations(options.expect ?? {}, names, values);
+    await conditional(() =>
+      this.client.send(
+        new DeleteCommand({
+          TableName: table,
+          Key: key,
+          ConditionExpression: conditions.length > 0 ? conditions.join(' AND ') : undefined,
+          ExpressionAttributeNames: conditions.length > 0 ? names : undefined,
+          ExpressionAttributeValues: Object.keys(values).length > 0 ? values : undefined,
+        }),
+      ),
+    );
   }
 
   async *query(table: string, input: QueryInput): AsyncIterable<Item> {
@@ -223,6 +235,24 @@ export class DynamoStore implements Store {
     const cap = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** attempt);
     await sleep(Math.random() * cap);
   }
+}
+
+/**
+ * Condition clauses for `expect`: each attribute must equal its value, or be absent when the
+ * value is undefined. Placeholders are added to `names` and `values` under their own prefix,
+ * so they never collide with those of an update expression.
+ */
+function expectations(
+  expect: Record<string, unknown>,
+  names: Record<string, string>,
+  values: Record<string, unknown>,
+): string[] {
+  return Object.entries(expect).map(([name, value], i) => {
+    names[`#c${i}`] = name;
+    if (value === undefined) return `attribute_not_exists(#c${i})`;
+    values[`:c${i}`] = value;
+    return `#c${i} = :c${i}`;
+  });
 }
 
 async function conditional<T>(write: () => Promise<T>): Promise<T> {
