@@ -1,9 +1,13 @@
+import os from 'node:os';
 import type { Command } from 'commander';
 import { identity } from '../identity/context';
 import { PERSON_ROLES, type PersonRole } from '../identity/model';
 import { withLocalRuntime } from './local';
 
-/** `vigil users create|list`: accounts on the local platform, each enrolled by a one-time link. */
+/**
+ * `vigil users create|list|unlock`: accounts on the local platform, each enrolled by a
+ * one-time link. What the command changes is audited under the operator's login name.
+ */
 export function usersCommands(cli: Command): void {
   const users = cli.command('users').description('manage user accounts');
   users
@@ -33,11 +37,30 @@ export function usersCommands(cli: Command): void {
             npi: opts.npi,
             roles: opts.role,
           });
+          await audited('user_created', 'create', user.id);
           process.stdout.write(`${enrolmentLink(enrolmentToken)}\n`);
           process.stderr.write(
             `account ${user.email} (${user.roles.join(', ')}) created; the link works once, for 24 hours\n`,
           );
         }),
+    );
+  users
+    .command('unlock')
+    .description(
+      'unlock an account, for when no other security officer can: the only officer locked out',
+    )
+    .requiredOption('--email <email>', 'work email address of the account')
+    .action((opts: { email: string }) =>
+      withLocalRuntime(async () => {
+        const { users } = identity();
+        const user = await users.byEmail(opts.email);
+        if (!user) throw new Error(`no account has the email ${opts.email}`);
+        if (user.status !== 'locked')
+          throw new Error(`${user.email} is ${user.status}, not locked`);
+        await users.unlock(user.id);
+        await audited('unlock', 'update', user.id);
+        process.stderr.write(`${user.email} unlocked\n`);
+      }),
     );
   users
     .command('list')
@@ -50,6 +73,17 @@ export function usersCommands(cli: Command): void {
         }
       }),
     );
+}
+
+function audited(event: string, action: 'create' | 'update', userId: string): Promise<void> {
+  return identity().audit({
+    actorId: `cli:${os.userInfo().username}`,
+    action,
+    event,
+    resourceType: 'User',
+    resourceId: userId,
+    outcome: 'success',
+  });
 }
 
 export function enrolmentLink(token: string): string {

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { ConditionFailedError } from '../platform/ports';
 import { HttpError, badRequest, unauthorized } from '../platform/http/errors';
 import { runtime } from '../platform/runtime';
+import { SealedValueError } from '../platform/keys/sealers';
 import type { Identity } from './context';
 import { keys, PHI_ROLES, type User } from './model';
 import { checkPassword, dummyVerify, hashPassword, verifyPassword } from './passwords';
@@ -31,6 +32,8 @@ interface Ticket {
 }
 
 const sha = (text: string) => crypto.hash('sha256', text, 'hex');
+/** A TOTP seed is sealed to its account and purpose: copied onto another, it does not open. */
+const totpContext = (userId: string) => ({ purpose: 'totp-secret', userId });
 /** A TOTP code is six digits; anything with letters is taken as a recovery code. */
 const isRecoveryCode = (code: unknown) => typeof code === 'string' && /[a-z]/i.test(code);
 
@@ -102,7 +105,7 @@ export class Auth {
     ctx: ClientContext,
     viaLink = false,
   ) {
-    if (!user.totpSecret && (user as { mfaResetAt?: string }).mfaResetAt && !viaLink) {
+    if (!user.totpSecret && user.mfaResetAt && !viaLink) {
       // A reset authenticator is enrolled again only through the link the officer issued.
       await this.audit(user.id, 'login_refused', 'failure', ctx, 'MFA reset pending');
       throw unauthorized('your MFA was reset: use the enrolment link from your security officer');
@@ -113,7 +116,8 @@ export class Auth {
       return { status: 'mfa_required' as const, ticket };
     }
     const secret = newTotpSecret();
-    await this.id.users.update(user.id, { totpPending: secret });
+    const sealed = await this.id.sealer.seal(secret, totpContext(user.id));
+    await this.id.users.update(user.id, { totpPending: sealed });
     const uri = otpauthUri(secret, user.email);
     const ticket = await this.issueTicket({ userId: user.id, purpose: 'enrol-mfa', method });
     return {
@@ -148,7 +152,7 @@ export class Auth {
       await this.checkTotp(user, body.code, ctx);
     }
     await this.endTicket(body.ticket);
-    await this.id.users.update(user.id, { failedLogins: 0 } as Partial<User & Credentials>);
+    await this.id.users.update(user.id, { failedLogins: 0 });
     const { token, session } = await this.id.sessions.create(
       { id: user.id, roles: user.roles },
       { ...ctx, mfa: true, method: ticket.method },
@@ -157,14 +161,31 @@ export class Auth {
     return { token, session, user: publicUser(user), recoveryCodes };
   }
 
-  /** A federated identity that proved MFA upstream gets a session; otherwise Vigil's TOTP. */
+  /**
+   * A federated identity that proved MFA upstream gets a session; otherwise Vigil's TOTP. An
+   * account that has signed in with upstream MFA never enrols an authenticator on a
+   * single-factor sign-in: whoever holds just the provider's password could enrol their own.
+   */
   async federated(
     user: User & Credentials,
     method: 'oidc' | 'saml',
     multiFactor: boolean,
     ctx: ClientContext,
   ) {
-    if (!multiFactor) return this.secondFactor(user, method, ctx);
+    const upstreamMfaAt = user.upstreamMfaAt;
+    if (!multiFactor) {
+      if (!user.totpSecret && upstreamMfaAt) {
+        await this.audit(user.id, 'login_refused', 'failure', ctx, 'no second factor');
+        throw unauthorized(
+          'your identity provider did not confirm a second factor and no authenticator is ' +
+            'enrolled here: sign in with MFA at your identity provider',
+        );
+      }
+      return this.secondFactor(user, method, ctx);
+    }
+    if (!upstreamMfaAt) {
+      await this.id.users.update(user.id, { upstreamMfaAt: now().toISOString() });
+    }
     const { token, session } = await this.id.sessions.create(
       { id: user.id, roles: user.roles },
       { ...ctx, mfa: true, method },
@@ -205,6 +226,15 @@ export class Auth {
       const verdict = checkPassword(password, { name: who.name, email: who.email });
       if (!verdict.ok) throw badRequest('password', verdict.reason);
     });
+    if (user.status === 'locked' || user.status === 'disabled') {
+      // The link is spent either way: an officer who unlocks the account issues a new one.
+      await this.audit(user.id, 'enrol_refused', 'failure', ctx, `account ${user.status}`);
+      throw new HttpError(
+        403,
+        'account_not_active',
+        'this account is locked or disabled: ask a security officer',
+      );
+    }
     await this.id.users.update(user.id, {
       passwordHash: await hashPassword(password),
       status: 'active',
@@ -222,7 +252,7 @@ export class Auth {
     if (!user.totpPending) throw badRequest('ticket', 'no MFA enrolment is pending; sign in again');
     if (typeof code !== 'string')
       throw badRequest('code', 'enter the 6-digit code from your authenticator');
-    const result = verifyTotp(user.totpPending, code, now());
+    const result = verifyTotp(await this.totpSeed(user, user.totpPending, ctx), code, now());
     if (!result.ok) {
       await this.audit(user.id, 'mfa_enrolment_failed', 'failure', ctx);
       throw unauthorized('the code is not right; check the time on your device and try again');
@@ -243,12 +273,28 @@ export class Auth {
     if (typeof code !== 'string')
       throw badRequest('code', 'enter the 6-digit code from your authenticator');
     if (!user.totpSecret) throw badRequest('code', 'this account has no MFA enrolled');
-    const result = verifyTotp(user.totpSecret, code, now(), user.totpLastStep);
+    const seed = await this.totpSeed(user, user.totpSecret, ctx);
+    const result = verifyTotp(seed, code, now(), user.totpLastStep);
     const fresh =
       result.ok && (await this.id.users.useTotpStep(user.id, result.step, user.totpLastStep));
     if (!fresh) {
       await this.failed(user, ctx, result.ok ? 'replayed' : result.reason);
       throw unauthorized('the code is not right or was used already');
+    }
+  }
+
+  /** The authenticator's seed; a seed that will not open is audited and ends the attempt. */
+  private async totpSeed(user: User, sealed: string, ctx: ClientContext): Promise<string> {
+    try {
+      return await this.id.sealer.open(sealed, totpContext(user.id));
+    } catch (error) {
+      if (!(error instanceof SealedValueError)) throw error;
+      await this.audit(user.id, 'mfa_seed_unreadable', 'failure', ctx);
+      throw new HttpError(
+        409,
+        'mfa_unreadable',
+        'the authenticator of this account cannot be checked: ask a security officer to reset MFA',
+      );
     }
   }
 
@@ -259,8 +305,23 @@ export class Auth {
       await this.failed(user, ctx, 'wrong_recovery_code');
       throw unauthorized('the recovery code is not right or was used already');
     }
+    // Spent by a conditional write, so two requests racing with codes of one list cannot both
+    // rewrite it and bring a used code back: the record of its use stops it either way.
+    const spent = hashes[index] as string;
+    try {
+      const rt = runtime();
+      await rt.store.put(
+        rt.config.identityTable,
+        { ...keys.spentRecoveryCode(spent), userId: user.id, usedAt: now().toISOString() },
+        { ifAbsent: true },
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+      await this.failed(user, ctx, 'used_recovery_code');
+      throw unauthorized('the recovery code is not right or was used already');
+    }
     const left = hashes.filter((_, i) => i !== index);
-    await this.id.users.update(user.id, { recoveryHashes: left } as Partial<User & Credentials>);
+    await this.id.users.update(user.id, { recoveryHashes: left });
     await this.audit(user.id, 'recovery_code_used', 'success', ctx, `${left.length} left`);
   }
 
@@ -277,10 +338,11 @@ export class Auth {
       await this.audit('unknown', 'login_failed', 'failure', ctx, reason);
       return;
     }
-    const failures = Number((user as { failedLogins?: number }).failedLogins ?? 0) + 1;
-    await this.id.users.update(user.id, { failedLogins: failures } as Partial<User & Credentials>);
+    const failures = await this.countFailure(user.id);
     await this.audit(user.id, 'login_failed', 'failure', ctx, reason);
-    if (failures >= this.id.lockout.maxFailures && user.status !== 'locked') {
+    const { maxFailures } = this.id.lockout;
+    // Each count is written once, so of racing failures exactly one reaches the limit.
+    if (failures === maxFailures || (failures > maxFailures && user.status !== 'locked')) {
       await this.id.users.setStatus(user.id, 'locked', 'failed_logins');
       await this.audit(user.id, 'lockout', 'failure', ctx, `${failures} consecutive failures`);
       // A locked account keeps no session: a stolen one cannot go on guessing codes.
@@ -288,12 +350,37 @@ export class Auth {
     }
   }
 
+  /**
+   * Adds one to the account's consecutive failures by a conditional write on the count read,
+   * retried when another request won: parallel guesses are all counted. Under a storm that
+   * keeps winning, the account is treated as over the limit.
+   */
+  private async countFailure(userId: string): Promise<number> {
+    const rt = runtime();
+    const table = rt.config.identityTable;
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const item = await rt.store.get(table, keys.user(userId));
+      if (!item) return 0;
+      const previous = item.failedLogins === undefined ? undefined : Number(item.failedLogins);
+      const count = (previous ?? 0) + 1;
+      try {
+        await rt.store.update(table, keys.user(userId), {
+          set: { failedLogins: count },
+          expect: { pk: item.pk, failedLogins: previous },
+        });
+        return count;
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      }
+    }
+    return Number.MAX_SAFE_INTEGER;
+  }
+
   private async coolDownOver(user: User): Promise<boolean> {
     const { coolDownMs } = this.id.lockout;
     if (coolDownMs === 0 || user.lockedReason !== 'failed_logins' || !user.lockedAt) return false;
     if (now().getTime() - Date.parse(user.lockedAt) < coolDownMs) return false;
-    await this.id.users.setStatus(user.id, 'active');
-    await this.id.users.update(user.id, { failedLogins: 0 } as Partial<User & Credentials>);
+    await this.id.users.unlock(user.id);
     await this.audit('system', 'unlock', 'success', {}, 'cool-down over', undefined, user.id);
     return true;
   }

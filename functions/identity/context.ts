@@ -8,7 +8,7 @@ import { WindowCounter, lockoutPolicyFrom, type LockoutPolicy } from './counters
 import { OidcVerifier, oidcConfigFrom } from './oidc';
 import { REQUEST_TTL_MS, SamlVerifier, samlConfigFrom, type RequestLedger } from './saml';
 import { keys } from './model';
-import { ConditionFailedError } from '../platform/ports';
+import { ConditionFailedError, type Sealer } from '../platform/ports';
 
 /** The stream that records sign-ins, lockouts, MFA and session events. */
 export const IDENTITY_STREAM = 'vigil-identity';
@@ -20,6 +20,8 @@ export interface Identity {
   lockout: LockoutPolicy;
   oidc: OidcVerifier;
   saml?: SamlVerifier;
+  /** Seals TOTP seeds before they are stored. */
+  sealer: Sealer;
   audit: IdentityAudit;
   publicUrl: string;
   /** Federated users: provisioned from verified claims, or linked to accounts made first. */
@@ -51,6 +53,7 @@ export function identity(env: Record<string, string | undefined> = process.env):
           () => rt.clock.now(),
         )
       : undefined,
+    sealer: rt.sealer,
     audit,
     publicUrl: rt.config.publicUrl,
     provisioning: provisioningFrom(env.VIGIL_FEDERATED_PROVISIONING),
@@ -69,12 +72,22 @@ export function resetIdentity(): void {
 }
 
 /** SAML assertion ids are remembered until they expire, so none can be replayed. */
-async function rememberAssertion(id: string, notOnOrAfter: Date): Promise<boolean> {
+function rememberAssertion(id: string, notOnOrAfter: Date): Promise<boolean> {
+  return firstUse(keys.samlAssertion(id), notOnOrAfter);
+}
+
+/** An OIDC ID token is exchanged once; its hash is remembered until it expires. */
+export function spendIdToken(idToken: string, validUntil: Date): Promise<boolean> {
+  return firstUse(keys.idToken(crypto.hash('sha256', idToken, 'hex')), validUntil);
+}
+
+/** True the first time a key is recorded; the record outlives `until` by five minutes. */
+async function firstUse(key: { pk: string; sk: string }, until: Date): Promise<boolean> {
   const rt = runtime();
   try {
     await rt.store.put(
       rt.config.identityTable,
-      { ...keys.samlAssertion(id), expiresAt: Math.ceil(notOnOrAfter.getTime() / 1000) + 300 },
+      { ...key, expiresAt: Math.ceil(until.getTime() / 1000) + 300 },
       { ifAbsent: true },
     );
     return true;

@@ -71,6 +71,9 @@ export const keys = {
   rate: (bucket: string) => ({ pk: `RATE#${bucket}`, sk: 'R' }),
   samlAssertion: (id: string) => ({ pk: `SAML#${id}`, sk: 'A' }),
   samlRequest: (id: string) => ({ pk: `SAMLREQ#${id}`, sk: 'R' }),
+  idToken: (tokenHash: string) => ({ pk: `IDTOKEN#${tokenHash}`, sk: 'T' }),
+  /** A used recovery code, by its stored (salted) hash: each is spent once. */
+  spentRecoveryCode: (storedHash: string) => ({ pk: `RCUSED#${storedHash}`, sk: 'R' }),
   ticket: (tokenHash: string) => ({ pk: `TICKET#${tokenHash}`, sk: 'T' }),
 };
 export const USERS_PARTITION = 'USERS';

@@ -13,6 +13,12 @@ import { PERSON_ROLES, type PersonRole } from './model';
  */
 export const CLOCK_LEEWAY_SECONDS = 60;
 
+/**
+ * ID tokens are exchanged at once, and each only once; one that stays valid longer than this
+ * was not made for sign-in and is refused.
+ */
+export const MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+
 /** RS256 is the algorithm every OpenID provider must offer (OIDC Core 15.1); ES256 is common. */
 export const DEFAULT_ALGORITHMS = ['RS256', 'ES256'];
 
@@ -48,14 +54,18 @@ export interface OidcIdentity {
   issuer: string;
   subject: string;
   email?: string;
+  /** The provider says it verified the email (`email_verified: true`). */
+  emailVerified: boolean;
   name?: string;
   roles: PersonRole[];
   multiFactor: boolean;
+  /** When the token stops being valid, leeway included: a single-use record lasts that long. */
+  validUntil: Date;
 }
 
 export type OidcReason =
   | ('audience' | 'issuer' | 'expired' | 'not_yet_valid' | 'signature' | 'algorithm')
-  | ('malformed' | 'claims' | 'not_configured' | 'unavailable');
+  | ('malformed' | 'claims' | 'lifetime' | 'replayed' | 'not_configured' | 'unavailable');
 
 /** 401 for a token we refuse; 503 when we cannot decide, which is never taken as success. */
 export class OidcError extends Error {
@@ -224,11 +234,13 @@ export function requireAudience(payload: JWTPayload, audience: string): void {
   if (payload.azp !== undefined && payload.azp !== audience) throw new OidcError(401, 'audience');
 }
 
-function requireClaims(payload: JWTPayload, nonce: string | undefined): string {
+function requireClaims(payload: JWTPayload, nonce: string | undefined, now: Date): string {
   const { sub } = payload;
   if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUBJECT_LENGTH) {
     throw new OidcError(401, 'claims');
   }
+  const exp = payload.exp as number;
+  if (exp - now.getTime() / 1000 > MAX_TOKEN_LIFETIME_SECONDS) throw new OidcError(401, 'lifetime');
   // The nonce binds the token to the browser that started sign-in (OIDC Core 3.1.2.1).
   if (nonce !== undefined && payload.nonce !== nonce) throw new OidcError(401, 'claims');
   return sub;
@@ -251,9 +263,11 @@ function identityOf(payload: JWTPayload, subject: string, config: OidcConfig): O
     issuer: config.issuer,
     subject,
     ...(email && { email }),
+    emailVerified: email !== undefined && payload.email_verified === true,
     ...(name && { name }),
     roles: mapRoles(groupsOf(payload[config.rolesClaim]), config.roleMap),
     multiFactor: isMultiFactor(payload.amr),
+    validUntil: new Date(((payload.exp as number) + CLOCK_LEEWAY_SECONDS) * 1000),
   };
 }
 
@@ -293,7 +307,7 @@ export class OidcVerifier {
     if (!provider) throw new OidcError(503, 'not_configured');
     const payload = await this.verifiedPayload(idToken, provider);
     requireAudience(payload, provider.config.audience);
-    const subject = requireClaims(payload, expected.nonce);
+    const subject = requireClaims(payload, expected.nonce, this.clock());
     return identityOf(payload, subject, provider.config);
   }
 

@@ -76,6 +76,8 @@ export interface SamlIdentity {
   /** The NameID. */
   subject: string;
   email?: string;
+  /** A signed attribute from the hospital's directory: taken as verified when present. */
+  emailVerified: boolean;
   name?: string;
   roles: PersonRole[];
 }
@@ -287,6 +289,7 @@ function identityOf(profile: Profile, config: SamlConfig): SamlIdentity {
     issuer,
     subject: nameID,
     ...(email && { email }),
+    emailVerified: email !== undefined,
     ...(name && { name }),
     roles: mapRoles(stringValues(attributes[config.groupsAttribute]), config.roleMap),
   };

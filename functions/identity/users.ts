@@ -53,12 +53,20 @@ export interface NewUser {
 }
 
 /** The stored item: the public user plus credential fields that never leave this module. */
+/** What the account's owner proves with, and the state of those proofs: never leaves here. */
 export interface Credentials {
   passwordHash?: string;
+  /** The authenticator's seed, sealed to the account (see Sealer). */
   totpSecret?: string;
   totpPending?: string;
   totpLastStep?: number;
   recoveryHashes?: string[];
+  /** Consecutive failed passwords and codes; the lockout counts these. */
+  failedLogins?: number;
+  /** An officer reset the authenticator; a new one is enrolled only through their link. */
+  mfaResetAt?: string;
+  /** First sign-in whose MFA the identity provider proved. */
+  upstreamMfaAt?: string;
 }
 
 const hash = (text: string) => crypto.hash('sha256', text, 'hex');
@@ -352,6 +360,19 @@ export class Users {
     }
   }
 
+  /**
+   * Ends a lock, back to where the account was: active once it has a password, invited before.
+   * The failure count starts again from zero.
+   */
+  async unlock(id: string): Promise<User> {
+    const user = await this.get(id);
+    if (!user) throw new UserError('id', 'no such user', 404);
+    const status: UserStatus = user.passwordHash ? 'active' : 'invited';
+    return publicUser(
+      await this.update(id, { status, failedLogins: 0 }, ['lockedAt', 'lockedReason']),
+    );
+  }
+
   async setStatus(id: string, status: UserStatus, reason?: string): Promise<User> {
     const at = this.clock.now().toISOString();
     if (status === 'locked')
@@ -377,6 +398,9 @@ export function publicUser(user: User & Credentials): User {
     totpPending: _tp,
     totpLastStep: _s,
     recoveryHashes: _r,
+    failedLogins: _f,
+    mfaResetAt: _m,
+    upstreamMfaAt: _u,
     ...rest
   } = user;
   return { ...rest, mfaEnrolledAt: user.mfaEnrolledAt } as User;

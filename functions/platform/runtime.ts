@@ -10,6 +10,7 @@ import {
   type Clock,
   type LogSink,
   type Notifier,
+  type Sealer,
   type Signer,
   type Store,
   systemClock,
@@ -20,7 +21,8 @@ import { CloudWatchLogSink } from './logsink/cloudwatch';
 import { LedgerNotifier } from './notify/ledger';
 import { SnsNotifier } from './notify/sns';
 import { KmsSigner } from './keys/kms';
-import { loadLocalSigner } from './keys/local-keys';
+import { loadLocalDataKey, loadLocalSigner } from './keys/local-keys';
+import { KmsSealer, LocalSealer } from './keys/sealers';
 
 /** Everything a handler needs, built once per process from the configuration. */
 export interface Runtime {
@@ -29,6 +31,7 @@ export interface Runtime {
   clock: Clock;
   store: Store;
   signer: Signer;
+  sealer: Sealer;
   sink: LogSink;
   notifier: Notifier;
 }
@@ -61,10 +64,9 @@ function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
 function awsRuntime(config: Config, log: Log): Runtime {
   const region = config.region;
   const store = new DynamoStore(documentClient(new DynamoDBClient({ region })));
-  const signer = new KmsSigner({
-    client: new KMSClient({ region }),
-    keyId: config.signingKeyId as string,
-  });
+  const kms = new KMSClient({ region });
+  const signer = new KmsSigner({ client: kms, keyId: config.signingKeyId as string });
+  const sealer = new KmsSealer(kms, config.dataKeyId as string);
   const sink = new CloudWatchLogSink({
     client: new CloudWatchLogsClient({ region }),
     logGroupPrefix: config.logGroupPrefix,
@@ -84,7 +86,7 @@ function awsRuntime(config: Config, log: Log): Runtime {
     },
     logger: log,
   });
-  return { config, log, clock: systemClock, store, signer, sink, notifier };
+  return { config, log, clock: systemClock, store, signer, sealer, sink, notifier };
 }
 
 function localRuntime(config: Config, log: Log): Runtime {
@@ -106,6 +108,7 @@ function localRuntime(config: Config, log: Log): Runtime {
     clock: systemClock,
     store: new DynamoStore(documentClient(client)),
     signer: loadLocalSigner(path.join(config.dataDir, 'keys')),
+    sealer: new LocalSealer(loadLocalDataKey(path.join(config.dataDir, 'keys'))),
     sink: new FileLogSink(path.join(config.dataDir, 'logs')),
     notifier: new LedgerNotifier(config.dataDir),
   };

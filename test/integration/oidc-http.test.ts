@@ -15,7 +15,7 @@ const AUDIENCE = 'vigil-console';
 describe('OIDC sign-in over HTTP', () => {
   let t: TestPlatform;
   let jwks: Server;
-  let sign: (claims: Record<string, unknown>) => Promise<string>;
+  let sign: (claims: Record<string, unknown>, expiry?: string) => Promise<string>;
   const saved = { ...process.env };
 
   beforeAll(async () => {
@@ -27,11 +27,11 @@ describe('OIDC sign-in over HTTP', () => {
     });
     await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', () => resolve()));
     const port = (jwks.address() as AddressInfo).port;
-    sign = (claims) =>
+    sign = (claims, expiry = '5m') =>
       new SignJWT({ iss: ISSUER, aud: AUDIENCE, ...claims })
         .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
         .setIssuedAt()
-        .setExpirationTime('5m')
+        .setExpirationTime(expiry)
         .sign(privateKey);
 
     t = await startTestPlatform();
@@ -144,6 +144,152 @@ describe('OIDC sign-in over HTTP', () => {
     });
     expect(refused.status).toBe(403);
     expect(refused.json.error).toBe('not_provisioned');
+    delete process.env.VIGIL_FEDERATED_PROVISIONING;
+    resetIdentity();
+  });
+
+  const exchange = (idToken: string) =>
+    call(t.platform.httpUrl, 'POST', '/v1/auth/oidc', { body: { idToken } });
+
+  it('exchanges an ID token once: the same token again is refused', async () => {
+    const idToken = await sign({
+      sub: 'okta|30',
+      email: 'ada.lovelace@hospital.example',
+      name: 'Ada Lovelace',
+      email_verified: true,
+      groups: ['ehr-nurses'],
+      amr: ['mfa'],
+    });
+
+    const first = await exchange(idToken);
+    const again = await exchange(idToken);
+
+    expect(first.json).toMatchObject({ status: 'signed_in' });
+    expect(again.status).toBe(401);
+    expect(again.json).toMatchObject({ error: 'invalid_token', reason: 'replayed' });
+  });
+
+  it('refuses a token that stays valid for more than a day', async () => {
+    const longLived = await sign({ sub: 'okta|31', groups: ['ehr-nurses'], amr: ['mfa'] }, '10y');
+
+    const res = await exchange(longLived);
+
+    expect(res.status).toBe(401);
+    expect(res.json.reason).toBe('lifetime');
+  });
+
+  it('follows the identity provider: a removed group removes the role and ends old sessions', async () => {
+    const claims = {
+      sub: 'okta|32',
+      email: 'rosalind.franklin@hospital.example',
+      name: 'Rosalind Franklin',
+      email_verified: true,
+      amr: ['mfa'],
+    };
+    const asNurse = await exchange(await sign({ ...claims, groups: ['ehr-nurses'] }));
+    expect(asNurse.json.user.roles).toEqual(['nurse']);
+
+    const asOfficer = await exchange(await sign({ ...claims, groups: ['sec-team'] }));
+    const oldSession = await call(t.platform.httpUrl, 'GET', '/v1/auth/session', {
+      headers: { authorization: `Bearer ${asNurse.json.token}` },
+    });
+    const noGroups = await exchange(await sign({ ...claims, groups: [] }));
+
+    expect(asOfficer.json.user.roles).toEqual(['security_officer']);
+    expect(oldSession.status).toBe(401);
+    expect(noGroups.status).toBe(403);
+    expect(noGroups.json.error).toBe('not_provisioned');
+  });
+
+  it('never enrols an authenticator on a single-factor sign-in once MFA came from upstream', async () => {
+    const claims = {
+      sub: 'okta|33',
+      email: 'alan.turing@hospital.example',
+      name: 'Alan Turing',
+      email_verified: true,
+      groups: ['ehr-nurses'],
+    };
+    const withMfa = await exchange(await sign({ ...claims, amr: ['pwd', 'mfa'] }));
+    expect(withMfa.json.status).toBe('signed_in');
+
+    const passwordOnly = await exchange(await sign({ ...claims, amr: ['pwd'] }));
+
+    expect(passwordOnly.status).toBe(401);
+    expect(JSON.stringify(passwordOnly.json)).not.toMatch(/otpauth|secret/);
+  });
+
+  it('does not tell an unknown IdP user that an account holds their email', async () => {
+    await identity().users.create({
+      email: 'grace.murray@hospital.example',
+      name: 'Grace Murray',
+      employeeId: 'E-33',
+      roles: ['nurse'],
+    });
+
+    const res = await exchange(
+      await sign({
+        sub: 'okta|34',
+        email: 'grace.murray@hospital.example',
+        name: 'Grace Murray',
+        email_verified: true,
+        groups: ['ehr-nurses'],
+        amr: ['mfa'],
+      }),
+    );
+
+    expect(res.status).toBe(403);
+    expect(res.json.error).toBe('not_provisioned');
+  });
+
+  it('says which claim is missing when the claims cannot make an account', async () => {
+    const res = await exchange(
+      await sign({
+        sub: 'okta|37',
+        email: 'no.name@hospital.example',
+        email_verified: true,
+        groups: ['ehr-nurses'],
+        amr: ['mfa'],
+      }),
+    );
+
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({ error: 'not_provisioned', field: 'name' });
+  });
+
+  it('links only an account nobody has used, and only by a verified email', async () => {
+    process.env.VIGIL_FEDERATED_PROVISIONING = 'existing';
+    resetIdentity();
+    const users = identity().users;
+    const { user: used } = await users.create({
+      email: 'ann.officer@hospital.example',
+      name: 'Ann Officer',
+      employeeId: 'E-35',
+      roles: ['security_officer'],
+    });
+    await users.update(used.id, { status: 'active', passwordHash: 'scrypt$placeholder' } as never);
+    await users.create({
+      email: 'ida.wells@hospital.example',
+      name: 'Ida Wells',
+      employeeId: 'E-36',
+      roles: ['nurse'],
+    });
+
+    const takeover = await exchange(
+      await sign({
+        sub: 'attacker-9',
+        email: 'ANN.OFFICER@hospital.example',
+        email_verified: true,
+        groups: [],
+        amr: ['mfa'],
+      }),
+    );
+    const unverified = await exchange(
+      await sign({ sub: 'okta|36', email: 'ida.wells@hospital.example', groups: [], amr: ['mfa'] }),
+    );
+
+    expect(takeover.status).toBe(403);
+    expect(unverified.status).toBe(403);
+    expect((await users.get(used.id))?.federated).toBeUndefined();
     delete process.env.VIGIL_FEDERATED_PROVISIONING;
     resetIdentity();
   });

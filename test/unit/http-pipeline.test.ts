@@ -205,3 +205,153 @@ describe('the HTTP pipeline', () => {
     },
   );
 });
+
+/** A v2 event for any method and path, as API Gateway delivers it. */
+function at(method: string, path: string, headers: Record<string, string>, body?: string) {
+  return v2(method, headers, body, {
+    rawPath: path,
+    routeKey: `${method} ${path}`,
+    requestContext: {
+      http: { method, path, sourceIp: '127.0.0.1' },
+      requestId: 'req-3',
+    } as APIGatewayProxyEventV2['requestContext'],
+  });
+}
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+describe('form bodies', () => {
+  const sso = httpHandler(async (request) => ({ status: 200, body: { got: request.body } }), {
+    log,
+    corsOrigins: [],
+    acceptForm: ['POST /v1/auth/saml'],
+  });
+
+  it.each([['/v1/auth/saml'], ['/v1/auth/saml/']])(
+    'parses a form post to a listed route (%s)',
+    async (path) => {
+      const res = await invoke(sso, at('POST', path, FORM, 'SAMLResponse=PHNhbWw%2B&RelayState=x'));
+      expect(res.statusCode).toBe(200);
+      expect(JSON.parse(res.body as string)).toEqual({
+        got: { SAMLResponse: 'PHNhbWw+', RelayState: 'x' },
+      });
+    },
+  );
+
+  it.each([
+    ['POST', '/v1/auth/login'],
+    ['POST', '/v1/auth/mfa'],
+    ['PUT', '/v1/auth/saml'],
+  ])('refuses a form post to %s %s of the same handler with 415', async (method, path) => {
+    const res = await invoke(sso, at(method, path, FORM, 'email=a%40b.test&password=secret'));
+    expect(res.statusCode).toBe(415);
+    expect(JSON.parse(res.body as string)).toEqual({
+      error: 'unsupported_media_type',
+      field: 'content-type',
+      reason: 'send the body as application/json',
+      requestId: 'req-3',
+    });
+  });
+
+  it('refuses a form post when the handler lists no form routes', async () => {
+    const res = await invoke(echo, v2('POST', FORM, 'a=1'));
+    expect(res.statusCode).toBe(415);
+    expect(JSON.parse(res.body as string)).toMatchObject({ error: 'unsupported_media_type' });
+  });
+
+  it('still takes JSON on a listed route', async () => {
+    const res = await invoke(
+      sso,
+      at('POST', '/v1/auth/saml', { 'content-type': 'application/json' }, '{"SAMLResponse":"x"}'),
+    );
+    expect(JSON.parse(res.body as string)).toEqual({ got: { SAMLResponse: 'x' } });
+  });
+});
+
+describe('caching', () => {
+  it('marks a success no-store', async () => {
+    const res = await invoke(echo, v2('GET', {}));
+    expect(res.statusCode).toBe(200);
+    expect(res.headers?.['cache-control']).toBe('no-store');
+  });
+
+  it.each([
+    ['a 400', badRequest('name', 'is required'), 400],
+    ['a 401', new HttpError(401, 'unauthorized', 'sign in'), 401],
+    ['a 503', new HttpError(503, 'store_unavailable', 'down'), 503],
+    ['an unexpected error', new Error('boom'), 500],
+  ])('marks %s no-store', async (_label, error, status) => {
+    const failing = httpHandler(async () => Promise.reject(error), { log, corsOrigins: [] });
+    const res = await invoke(failing, v2('GET', {}));
+    expect(res.statusCode).toBe(status);
+    expect(res.headers?.['cache-control']).toBe('no-store');
+  });
+
+  it('marks a refusal from the pipeline itself no-store', async () => {
+    const res = await invoke(echo, v2('POST', { 'content-type': 'text/plain' }, 'x'));
+    expect(res.statusCode).toBe(415);
+    expect(res.headers?.['cache-control']).toBe('no-store');
+  });
+
+  it("keeps the handler's own cache-control, whatever its casing", async () => {
+    const cached = httpHandler(
+      async () => ({ status: 200, body: {}, headers: { 'Cache-Control': 'public, max-age=300' } }),
+      { log, corsOrigins: [] },
+    );
+    const res = await invoke(cached, v2('GET', {}));
+    expect(res.headers).toMatchObject({ 'Cache-Control': 'public, max-age=300' });
+    expect(res.headers).not.toHaveProperty('cache-control');
+  });
+});
+
+describe('CORS', () => {
+  const ok = async () => ({ status: 200, body: {} });
+  const SITE = 'https://anything.example.org';
+
+  it('answers a wildcard with * and without credentials', async () => {
+    const open = httpHandler(ok, { log, corsOrigins: ['*'] });
+    const res = await invoke(open, v2('GET', { origin: SITE }));
+    expect(res.headers?.['access-control-allow-origin']).toBe('*');
+    expect(res.headers).not.toHaveProperty('access-control-allow-credentials');
+  });
+
+  it('also answers an error under a wildcard with * and without credentials', async () => {
+    const open = httpHandler(async () => Promise.reject(badRequest('x', 'bad')), {
+      log,
+      corsOrigins: ['*'],
+    });
+    const res = await invoke(open, v2('GET', { origin: SITE }));
+    expect(res.statusCode).toBe(400);
+    expect(res.headers?.['access-control-allow-origin']).toBe('*');
+    expect(res.headers).not.toHaveProperty('access-control-allow-credentials');
+  });
+
+  it('reflects a listed origin with credentials, also when a wildcard is listed too', async () => {
+    for (const corsOrigins of [[ORIGIN], ['*', ORIGIN]]) {
+      const handler = httpHandler(ok, { log, corsOrigins });
+      const res = await invoke(handler, v2('GET', { origin: ORIGIN }));
+      expect(res.headers).toMatchObject({
+        'access-control-allow-origin': ORIGIN,
+        'access-control-allow-credentials': 'true',
+        'access-control-expose-headers': 'Content-Range',
+        vary: 'Origin',
+      });
+    }
+  });
+
+  it('gives an origin that is not listed no CORS headers', async () => {
+    const res = await invoke(echo, v2('GET', { origin: SITE }));
+    expect(res.headers).not.toHaveProperty('access-control-allow-origin');
+    expect(res.headers).not.toHaveProperty('access-control-allow-credentials');
+  });
+
+  it('adds Origin to a vary header the handler set', async () => {
+    const varied = httpHandler(
+      async () => ({ status: 200, body: {}, headers: { Vary: 'Accept-Encoding' } }),
+      { log, corsOrigins: [ORIGIN] },
+    );
+    const res = await invoke(varied, v2('GET', { origin: ORIGIN }));
+    expect(res.headers?.vary).toBe('Accept-Encoding, Origin');
+    expect(res.headers).not.toHaveProperty('Vary');
+  });
+});

@@ -280,8 +280,17 @@ describe('claims', () => {
     const verified = await oidc.verify(await idToken({ ...claims, email_verified: true }));
     const unverified = await oidc.verify(await idToken({ ...claims, email_verified: false }));
 
-    expect(verified).toMatchObject({ name: 'Dana Chen', email: 'dana@example.test' });
+    const silent = await oidc.verify(await idToken(claims));
+
+    expect(verified).toMatchObject({
+      name: 'Dana Chen',
+      email: 'dana@example.test',
+      emailVerified: true,
+    });
     expect(unverified).not.toHaveProperty('email');
+    expect(unverified.emailVerified).toBe(false);
+    // Kept for provisioning, but not proof enough to link an existing account.
+    expect(silent).toMatchObject({ email: 'dana@example.test', emailVerified: false });
   });
 
   it('refuses a token without sub', async () => {

@@ -78,6 +78,7 @@ describe('SamlVerifier', () => {
       issuer: IDP,
       subject: 'n-7f3a',
       email: 'dana@example.test',
+      emailVerified: true,
       name: 'Dana Chen',
       roles: ['auditor'],
     });

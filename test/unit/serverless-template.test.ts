@@ -433,6 +433,23 @@ describe('serverless package', () => {
     });
   });
 
+  it('lets only sign-in seal and open authenticator seeds with the data key', () => {
+    const sealing = resource('DataKey').Properties.KeyPolicy.Statement.filter((statement: Json) =>
+      actionsOf(statement).some((action) => action === 'kms:Encrypt'),
+    );
+    const direct = sealing.filter(
+      (statement: Json) => !statement.Condition?.StringEquals?.['kms:ViaService'],
+    );
+
+    expect(direct).toEqual([
+      expect.objectContaining({
+        Principal: { AWS: [{ 'Fn::GetAtt': ['IdentityAuthRole', 'Arn'] }] },
+        Action: ['kms:Encrypt', 'kms:Decrypt'],
+        Condition: { StringEquals: { 'kms:EncryptionContext:purpose': 'totp-secret' } },
+      }),
+    ]);
+  });
+
   it.each(['identityAuth', 'identityUsers'])(
     'lets %s manage identities and append to the audit log, and nothing else',
     (name) => {

@@ -4,8 +4,9 @@ import { httpOptions } from '../../platform/http/options';
 import type { HttpRequest } from '../../platform/http/event';
 import { badRequest, notFound, unauthorized } from '../../platform/http/errors';
 import { Auth, type ClientContext } from '../auth';
-import { identity } from '../context';
-import { UserError, publicUser } from '../users';
+import { identity, spendIdToken } from '../context';
+import { type Credentials, UserError, publicUser } from '../users';
+import type { PersonRole, User } from '../model';
 import { enrolmentPage } from '../pages';
 import { SessionLimitError } from '../sessions';
 import {
@@ -52,6 +53,9 @@ const ROUTES: Record<string, Route> = {
     const { idToken } = objectBody(request);
     if (typeof idToken !== 'string') throw badRequest('idToken', 'is required');
     const who = await federated(() => identity().oidc.verify(idToken));
+    if (!(await spendIdToken(idToken, who.validUntil))) {
+      throw new HttpError(401, 'invalid_token', 'replayed');
+    }
     const user = await provision(who, 'oidc', auth, ctx);
     return federatedResult(await auth.federated(user, 'oidc', who.multiFactor, ctx));
   },
@@ -205,57 +209,111 @@ async function federated<T>(verify: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Federated users are provisioned on first sign-in from verified claims only. */
+interface FederatedIdentity {
+  issuer: string;
+  subject: string;
+  email?: string;
+  emailVerified: boolean;
+  name?: string;
+  roles: PersonRole[];
+}
+
+/**
+ * The account a federated sign-in acts as. Provisioned accounts follow the identity provider: their roles are read again from the
+ * verified claims at every sign-in, so removing a group removes the access.
+ */
 async function provision(
-  who: {
-    issuer: string;
-    subject: string;
-    email?: string;
-    name?: string;
-    roles: import('../model').PersonRole[];
-  },
+  who: FederatedIdentity,
   method: 'oidc' | 'saml',
   auth: Auth,
   ctx: ClientContext,
-) {
-  const users = identity().users;
+): Promise<User & Credentials> {
+  const { users, provisioning } = identity();
   const existing = await users.byFederated(who.issuer, who.subject);
   if (existing) {
     if (existing.status === 'disabled' || existing.status === 'locked')
       throw unauthorized('the account is locked or disabled');
-    return existing;
+    return provisioning === 'auto' ? syncRoles(existing, who, auth, ctx) : existing;
   }
-  if (identity().provisioning === 'existing') return linkExisting(who);
-  if (!who.email || who.roles.length === 0) {
+  if (provisioning === 'existing') return linkExisting(who, auth, ctx);
+  if (!who.email || who.roles.length === 0) throw notProvisioned();
+  let created;
+  try {
+    ({ user: created } = await users.create({
+      email: who.email,
+      name: who.name ?? who.email,
+      roles: who.roles,
+      federated: { issuer: who.issuer, subject: who.subject },
+    }));
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    // Whether some account holds this email is not the identity provider's user's business.
+    if (error.status === 409) throw notProvisioned();
     throw new HttpError(
       403,
       'not_provisioned',
-      'the identity provider gave no email or no mapped role for this account',
+      `the identity provider's claims cannot make an account: ${error.message}`,
+      error.field,
     );
   }
-  const { user } = await users.create({
-    email: who.email,
-    name: who.name ?? who.email,
-    roles: who.roles,
-    federated: { issuer: who.issuer, subject: who.subject },
-  });
-  await auth.audit(user.id, 'provisioned', 'success', ctx, method);
-  const created = await users.get(user.id);
-  if (!created) throw notFound('the provisioned user');
-  return created;
+  await auth.audit(created.id, 'provisioned', 'success', ctx, method);
+  const user = await users.get(created.id);
+  if (!user) throw notFound('the provisioned user');
+  return user;
+}
+
+function notProvisioned() {
+  return new HttpError(
+    403,
+    'not_provisioned',
+    'this identity provider account has no Vigil access: ask a security officer',
+  );
+}
+
+async function syncRoles(
+  user: User & Credentials,
+  who: FederatedIdentity,
+  auth: Auth,
+  ctx: ClientContext,
+): Promise<User & Credentials> {
+  if (who.roles.length === 0) {
+    await auth.audit(user.id, 'login_refused', 'failure', ctx, 'no mapped role left');
+    throw notProvisioned();
+  }
+  const same =
+    who.roles.length === user.roles.length && who.roles.every((role) => user.roles.includes(role));
+  if (same) return user;
+  const updated = await identity().users.update(user.id, { roles: [...new Set(who.roles)] });
+  // Sessions carry the roles they were made with; none may outlive a change of access.
+  await identity().sessions.revokeAll(user.id, 'system');
+  await auth.audit(user.id, 'roles_synced', 'success', ctx, who.roles.join(' '));
+  return updated;
 }
 
 /**
  * With VIGIL_FEDERATED_PROVISIONING=existing, an officer creates the account first; the first
- * federated sign-in with the same verified email links it, and nothing else gets in.
+ * federated sign-in with the same email, verified by the provider, links it. Only an account
+ * nobody has used yet is linked: one with a password or an authenticator belongs to someone.
  */
-async function linkExisting(who: { issuer: string; subject: string; email?: string }) {
+async function linkExisting(
+  who: FederatedIdentity,
+  auth: Auth,
+  ctx: ClientContext,
+): Promise<User & Credentials> {
   const users = identity().users;
-  const user = who.email ? await users.byEmail(who.email) : undefined;
-  if (!user || user.federated || user.status === 'disabled' || user.status === 'locked') {
-    throw new HttpError(403, 'not_provisioned', 'no account was created for this person in Vigil');
+  const user = who.email && who.emailVerified ? await users.byEmail(who.email) : undefined;
+  if (
+    !user ||
+    user.federated ||
+    user.status !== 'invited' ||
+    user.passwordHash ||
+    user.totpSecret
+  ) {
+    throw notProvisioned();
   }
   await users.linkFederated(user.id, who.issuer, who.subject);
+  await users.update(user.id, { status: 'active' });
+  await auth.audit(user.id, 'federated_link', 'success', ctx, `${who.issuer} ${who.subject}`);
   return (await users.get(user.id)) ?? user;
 }
 
@@ -271,4 +329,7 @@ function samlResponseOf(request: HttpRequest): string {
   throw badRequest('SAMLResponse', 'is required');
 }
 
-export const handler = httpHandler(auth, () => ({ ...httpOptions(), acceptForm: true }));
+export const handler = httpHandler(auth, () => ({
+  ...httpOptions(),
+  acceptForm: ['POST /v1/auth/saml'],
+}));

@@ -137,13 +137,11 @@ async function setStatus(
       'another security officer must lock or unlock your account',
     );
   }
-  const user = await identity().users.setStatus(
-    id as string,
-    status,
-    status === 'locked' ? 'officer' : undefined,
-  );
-  if (status === 'active')
-    await identity().users.update(id as string, { failedLogins: 0 } as Partial<User>);
+  const { users } = identity();
+  const user =
+    status === 'locked'
+      ? await users.setStatus(id as string, 'locked', 'officer')
+      : await users.unlock(id as string);
   if (status === 'locked')
     await identity().sessions.revokeAll(id as string, request.principal?.id ?? 'unknown');
   await audit(request, status === 'locked' ? 'lock' : 'unlock', id as string);
@@ -153,7 +151,7 @@ async function setStatus(
 async function resetMfa(request: HttpRequest, [id]: string[]): Promise<HttpResult> {
   const user = await identity().users.update(
     id as string,
-    { mfaResetAt: new Date().toISOString() } as Partial<User>,
+    { mfaResetAt: new Date().toISOString() },
     ['totpSecret', 'totpPending', 'totpLastStep', 'recoveryHashes', 'mfaEnrolledAt'],
   );
   await identity().sessions.revokeAll(id as string, request.principal?.id ?? 'unknown');

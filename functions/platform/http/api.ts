@@ -1,5 +1,9 @@
 import middy, { type MiddlewareObj } from '@middy/core';
-import type { APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import type {
+  APIGatewayProxyResultV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
 import type { Log } from '../logger';
 import { type AnyHttpEvent, type HttpRequest, type Principal, toRequest } from './event';
 import {
@@ -28,8 +32,12 @@ export interface HttpOptions {
   stepUp?: boolean;
   /** Content types whose bodies are parsed as JSON; other bodies are refused with 415. */
   jsonTypes?: RegExp;
-  /** Also accept HTML form posts (the SAML POST binding), parsed into an object. */
-  acceptForm?: boolean;
+  /**
+   * Routes that also take HTML form posts (the SAML POST binding), parsed into an object, named
+   * as `METHOD /path` without a trailing slash, e.g. `POST /v1/auth/saml`. Every other route
+   * refuses a form body with 415, so a third-party page cannot submit a form to it.
+   */
+  acceptForm?: readonly string[];
   /** Body size limit in bytes after base64 decoding. */
   maxBodyBytes?: number;
 }
@@ -80,12 +88,12 @@ function pipeline(
     after: (request) => {
       const options = get();
       const result = request.response as HttpResult;
-      request.response = withCors(toResponse(result), request.internal.origin, options);
+      request.response = finish(toResponse(result), request.internal.origin, options.corsOrigins);
     },
     onError: (request) => {
       const options = get();
       const response = errorResponse(request.error, request.internal.requestId ?? '', options.log);
-      request.response = withCors(response, request.internal.origin, options);
+      request.response = finish(response, request.internal.origin, options.corsOrigins);
     },
   };
 }
@@ -118,7 +126,7 @@ function parseBody(http: HttpRequest, options: HttpOptions): unknown {
   if (Buffer.byteLength(raw ?? '') > (options.maxBodyBytes ?? DEFAULT_MAX_BODY)) {
     throw payloadTooLarge('the body is larger than this route accepts');
   }
-  if (!isJson && options.acceptForm && type === 'application/x-www-form-urlencoded') {
+  if (!isJson && type === 'application/x-www-form-urlencoded' && takesForm(http, options)) {
     return Object.fromEntries(new URLSearchParams(raw ?? ''));
   }
   if (!isJson) {
@@ -134,7 +142,22 @@ function parseBody(http: HttpRequest, options: HttpOptions): unknown {
   }
 }
 
-function toResponse(result: HttpResult): APIGatewayProxyResultV2 {
+/** `METHOD /path` with the method uppercased and no trailing slash, as route tables key it. */
+function routeKey(method: string, path: string): string {
+  return `${method.trim().toUpperCase()} ${path.trim().replace(/\/$/, '')}`;
+}
+
+function takesForm(http: HttpRequest, options: HttpOptions): boolean {
+  const routes = options.acceptForm;
+  if (!routes || routes.length === 0) return false;
+  const key = routeKey(http.method, http.path);
+  return routes.some((route) => {
+    const space = route.trim().indexOf(' ');
+    return space > 0 && routeKey(route.slice(0, space), route.slice(space + 1)) === key;
+  });
+}
+
+function toResponse(result: HttpResult): APIGatewayProxyStructuredResultV2 {
   // A page or other text sets its own content type and is sent as it is.
   const type = result.headers?.['content-type'];
   if (typeof result.body === 'string' && type && !type.includes('json')) {
@@ -147,7 +170,15 @@ function toResponse(result: HttpResult): APIGatewayProxyResultV2 {
   };
 }
 
-function errorResponse(error: unknown, requestId: string, log: Log): APIGatewayProxyResultV2 {
+/**
+ * The response for an error: below 500 the code, field and reason; 503 the code only; anything
+ * else a generic 500 with the detail in the log. Always with the request id.
+ */
+export function errorResponse(
+  error: unknown,
+  requestId: string,
+  log: Log,
+): APIGatewayProxyStructuredResultV2 {
   if (error instanceof HttpError && error.status < 500) {
     const body = { error: error.code, field: error.field, reason: error.reason, requestId };
     return toResponse({ status: error.status, body, headers: error.headers });
@@ -166,22 +197,60 @@ function errorResponse(error: unknown, requestId: string, log: Log): APIGatewayP
   return toResponse({ status: 500, body: { error: 'internal_error', requestId } });
 }
 
-function withCors(
-  response: APIGatewayProxyResultV2,
+/**
+ * What every response gets on the way out: `cache-control: no-store` unless the handler chose
+ * its own (bodies carry session tokens, TOTP seeds, recovery codes and enrolment links), then
+ * the CORS headers for the caller's origin.
+ */
+export function finish(
+  response: APIGatewayProxyStructuredResultV2,
   origin: unknown,
-  options: HttpOptions,
-): APIGatewayProxyResultV2 {
-  if (typeof response !== 'object' || typeof origin !== 'string') return response;
-  const allowed = options.corsOrigins.includes(origin) || options.corsOrigins.includes('*');
-  if (!allowed) return response;
-  return {
-    ...response,
-    headers: {
-      ...response.headers,
+  corsOrigins: readonly string[],
+): APIGatewayProxyStructuredResultV2 {
+  const headers = { ...response.headers };
+  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'cache-control')) {
+    headers['cache-control'] = 'no-store';
+  }
+  const cors = corsHeaders(origin, corsOrigins);
+  const vary = Object.keys(headers).find((name) => name.toLowerCase() === 'vary');
+  if (cors.vary && vary) {
+    // Keep what the handler varies on, and add Origin to it.
+    const values = String(headers[vary])
+      .split(',')
+      .map((value) => value.trim())
+      .filter(Boolean);
+    const covered = values.some((value) => value === '*' || value.toLowerCase() === 'origin');
+    cors.vary = (covered ? values : [...values, cors.vary]).join(', ');
+    delete headers[vary];
+  }
+  return { ...response, headers: { ...headers, ...cors } };
+}
+
+/**
+ * CORS headers for a request from `origin`. An origin listed by name is reflected with
+ * credentials allowed, so the console can send its session cookie. `*` lets any site read
+ * responses but never with credentials: the answer is the literal `*`, and browsers then send
+ * no cookies cross-site. No Origin header, or one that is not allowed, gets no CORS headers.
+ */
+export function corsHeaders(
+  origin: unknown,
+  corsOrigins: readonly string[],
+): Record<string, string> {
+  if (typeof origin !== 'string' || origin === '') return {};
+  if (corsOrigins.includes(origin) && origin !== '*') {
+    return {
       'access-control-allow-origin': origin,
       'access-control-expose-headers': 'Content-Range',
       'access-control-allow-credentials': 'true',
       vary: 'Origin',
-    },
-  };
+    };
+  }
+  if (corsOrigins.includes('*')) {
+    return {
+      'access-control-allow-origin': '*',
+      'access-control-expose-headers': 'Content-Range',
+      vary: 'Origin',
+    };
+  }
+  return {};
 }

@@ -1,10 +1,17 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import type {
+  APIGatewayProxyResultV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
 import { readConfig } from '../config';
+import { corsHeaders, errorResponse, finish } from '../http/api';
+import { badRequest, forbidden, notFound, payloadTooLarge, unauthorized } from '../http/errors';
 import { createLogger, type Log } from '../logger';
 import { buildRuntime, setRuntime } from '../runtime';
 import { type Definition, type HttpRoute, loadDefinition } from './definition';
@@ -143,13 +150,24 @@ function close(server: http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-async function readBody(req: http.IncomingMessage, limit = 10 * 1024 * 1024): Promise<Buffer> {
+/** API Gateway refuses payloads over 10 MB before any function runs. */
+const GATEWAY_MAX_BODY = 10 * 1024 * 1024;
+
+class BodyTooLarge extends Error {
+  constructor() {
+    super('payload too large');
+    this.name = 'BodyTooLarge';
+  }
+}
+
+async function readBody(req: http.IncomingMessage, limit = GATEWAY_MAX_BODY): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    // API Gateway refuses payloads over 10 MB before any function runs.
-    if (size > limit) throw Object.assign(new Error('payload too large'), { status: 413 });
+    if (size > limit) throw new BodyTooLarge();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -177,11 +195,32 @@ export function matchRoute(routes: HttpRoute[], method: string, pathname: string
     const match = new RegExp(`^${pattern}$`).exec(pathname);
     if (!match) continue;
     const params = Object.fromEntries(
-      names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]),
+      names.map((name, i) => [name, decodePathSegment(match[i + 1] ?? '')]),
     );
     return { route, params };
   }
   return undefined;
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badRequest('path', 'the path has a malformed percent-encoded character');
+  }
+}
+
+/** Writes a response in the API Gateway result shape to the socket. */
+function write(res: http.ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
+  const headers = Object.fromEntries(
+    Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]),
+  );
+  res.writeHead(result.statusCode ?? 200, headers);
+  res.end(
+    result.isBase64Encoded && result.body
+      ? Buffer.from(result.body, 'base64')
+      : (result.body ?? ''),
+  );
 }
 
 async function serveApi(
@@ -192,40 +231,38 @@ async function serveApi(
   corsOrigins: string[],
   log: Log,
 ): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  // One id for the request, whether the gateway or the function answers it.
+  const requestId = crypto.randomUUID();
   const origin = req.headers.origin;
-  const cors: Record<string, string> =
-    origin && (corsOrigins.includes(origin) || corsOrigins.includes('*'))
-      ? {
-          'access-control-allow-origin': origin,
-          'access-control-allow-credentials': 'true',
-          'access-control-expose-headers': 'Content-Range',
-          vary: 'Origin',
-        }
-      : {};
+  // Answers from the gateway itself have the same shape and headers as the pipeline's errors.
+  const fail = (error: unknown) =>
+    write(res, finish(errorResponse(error, requestId, log), origin, corsOrigins));
   try {
     if (req.method === 'OPTIONS') {
       // API Gateway answers preflight itself when CORS is configured on the HTTP API.
       send(res, 204, '', {
-        ...cors,
+        ...corsHeaders(origin, corsOrigins),
         'access-control-allow-methods': 'GET,POST,PUT,DELETE,OPTIONS',
         'access-control-allow-headers': 'content-type,authorization,x-api-key',
       });
       return;
     }
-    const found = matchRoute(routes, req.method ?? 'GET', url.pathname);
-    if (!found) return send(res, 404, { message: 'Not Found' }, cors);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    } catch {
+      throw badRequest('path', 'the request target is not a valid path');
+    }
+    const method = req.method ?? 'GET';
+    const found = matchRoute(routes, method, url.pathname);
+    if (!found) throw notFound(`the route ${method} ${url.pathname}`);
     const body = await readBody(req);
     const event = httpApiEvent(req, url, body, found.route, found.params);
+    event.requestContext.requestId = requestId;
 
     const authorizer = found.route.authorizer;
     if (authorizer?.kind === 'iam') {
-      return send(
-        res,
-        403,
-        { message: 'IAM (SigV4) authorization is served on AWS; use x-api-key locally' },
-        cors,
-      );
+      throw forbidden('IAM (SigV4) authorization is served on AWS; use x-api-key locally');
     }
     if (authorizer?.kind === 'lambda') {
       const verdict = (await invoke(authorizer.functionName, {
@@ -234,8 +271,9 @@ async function serveApi(
         routeArn: `arn:aws:execute-api:local:local:local/$default/${found.route.method}${found.route.path}`,
         identitySource: [event.headers['x-api-key'] ?? ''],
       })) as { isAuthorized?: boolean; context?: Record<string, unknown> };
-      if (!event.headers['x-api-key']) return send(res, 401, { message: 'Unauthorized' }, cors);
-      if (!verdict.isAuthorized) return send(res, 403, { message: 'Forbidden' }, cors);
+      if (!event.headers['x-api-key'])
+        throw unauthorized('send an API key in the x-api-key header');
+      if (!verdict.isAuthorized) throw forbidden('the API key was not accepted');
       (event.requestContext as unknown as Record<string, unknown>).authorizer = {
         lambda: verdict.context ?? {},
       };
@@ -243,20 +281,19 @@ async function serveApi(
 
     const result = (await invoke(found.route.functionName, event)) as APIGatewayProxyResultV2;
     if (typeof result === 'string' || result === undefined) return send(res, 200, result ?? '');
-    const headers = Object.fromEntries(
-      Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]),
-    );
-    res.writeHead(result.statusCode ?? 200, headers);
-    res.end(
-      result.isBase64Encoded && result.body
-        ? Buffer.from(result.body, 'base64')
-        : (result.body ?? ''),
-    );
+    write(res, result);
   } catch (error) {
-    const status = (error as { status?: number }).status;
-    if (status === 413) return send(res, 413, { message: 'Request Entity Too Large' }, cors);
-    log.error('local gateway error', { error: error as Error });
-    send(res, 500, { message: 'Internal Server Error' }, cors);
+    if (res.headersSent) {
+      log.error('local gateway error after the response started', { requestId });
+      res.destroy();
+      return;
+    }
+    if (error instanceof BodyTooLarge) {
+      // The rest of the body is not read: the connection closes after the answer.
+      res.setHeader('connection', 'close');
+      return fail(payloadTooLarge('the body is larger than the gateway accepts (10 MB)'));
+    }
+    fail(error);
   }
 }
 

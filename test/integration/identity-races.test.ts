@@ -1,0 +1,121 @@
+import { identity, resetIdentity } from '../../functions/identity/context';
+import { runtime, setRuntime } from '../../functions/platform/runtime';
+import { resetAuditLog } from '../../functions/audit/context';
+import { call, startTestPlatform, type TestPlatform } from '../support/platform';
+import { PASSWORD, TestClock, bearer, enrol, linkToken } from '../support/identity';
+
+/**
+ * What concurrent and out-of-order requests must not get past: the failure count that locks an
+ * account, recovery codes that are good once, and enrolment links of locked accounts.
+ */
+describe('identity under concurrent and hostile use', () => {
+  let t: TestPlatform;
+  let base: string;
+  let clock: TestClock;
+  let officer: string;
+  const saved = { ...process.env };
+  let employee = 100;
+
+  /** A person with a password, an authenticator and recovery codes. */
+  async function person(name: string) {
+    const [first, last] = name.toLowerCase().split(' ');
+    const email = `${first}.${last}@hospital.example`;
+    const created = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer),
+      body: { email, name, employeeId: `E-${(employee += 1)}`, roles: ['nurse'] },
+    });
+    expect(created.status).toBe(201);
+    const enrolled = await enrol(base, clock, linkToken(created.json.enrolmentUrl));
+    return { id: created.json.id as string, email, ...enrolled };
+  }
+
+  const login = (email: string, password = PASSWORD) =>
+    call(base, 'POST', '/v1/auth/login', { body: { email, password } });
+
+  beforeAll(async () => {
+    t = await startTestPlatform();
+    base = t.platform.httpUrl;
+    // Every request here comes from one address; its own limit is not what these tests probe.
+    process.env.VIGIL_LOCKOUT_MAX_FAILURES_PER_IP = '1000';
+    clock = new TestClock(Date.parse('2026-12-02T09:00:00Z'));
+    setRuntime({ ...runtime(), clock });
+    resetAuditLog();
+    resetIdentity();
+    const bootstrap = (await identity().users.bootstrapToken()) as string;
+    officer = (
+      await enrol(base, clock, bootstrap, {
+        email: 'joseph.lister@hospital.example',
+        name: 'Joseph Lister',
+        employeeId: 'E-1',
+      })
+    ).token;
+  });
+  afterAll(async () => {
+    process.env = saved;
+    resetIdentity();
+    await t.stop();
+  });
+  // Each test starts in a fresh rate-limit minute.
+  beforeEach(() => clock.advance(61_000));
+
+  it('counts every one of many wrong passwords sent at once, and locks at five', async () => {
+    const nurse = await person('Mary Breckinridge');
+
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () => login(nurse.email, 'wrong horse battery staple 42')),
+    );
+    const right = await login(nurse.email);
+
+    expect(answers.every((answer) => answer.status === 401)).toBe(true);
+    const stored = await identity().users.get(nurse.id);
+    expect(stored).toMatchObject({ status: 'locked', failedLogins: 12 });
+    expect(right.status).toBe(401);
+  });
+
+  it('takes each recovery code once, even when different codes are used at the same moment', async () => {
+    const nurse = await person('Lillian Wald');
+    const codes = (nurse.body.recoveryCodes ?? []).slice(0, 4);
+    const tickets = await Promise.all(codes.map(() => login(nurse.email)));
+
+    const first = await Promise.all(
+      codes.map((code, i) =>
+        call(base, 'POST', '/v1/auth/mfa', {
+          body: { ticket: tickets[i]?.json.ticket, recoveryCode: code },
+        }),
+      ),
+    );
+    const again = [];
+    for (const code of codes) {
+      const ticket = await login(nurse.email);
+      again.push(
+        await call(base, 'POST', '/v1/auth/mfa', {
+          body: { ticket: ticket.json.ticket, recoveryCode: code },
+        }),
+      );
+    }
+
+    expect(first.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
+    expect(again.map((answer) => answer.status)).toEqual([401, 401, 401, 401]);
+  });
+
+  it('refuses enrolment through an unused link once the account is locked', async () => {
+    const created = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer),
+      body: {
+        email: 'gail.hart@hospital.example',
+        name: 'Gail Hart',
+        employeeId: 'E-105',
+        roles: ['front_desk'],
+      },
+    });
+    await identity().users.setStatus(created.json.id, 'locked', 'officer');
+
+    const res = await call(base, 'POST', '/v1/auth/enrol', {
+      body: { token: linkToken(created.json.enrolmentUrl), password: PASSWORD },
+    });
+
+    expect(res.status).toBe(403);
+    expect(res.json.error).toBe('account_not_active');
+    expect((await identity().users.get(created.json.id))?.status).toBe('locked');
+  });
+});

@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { mockClient } from 'aws-sdk-client-mock';
+import { KmsSealer, LocalSealer, SealedValueError } from '../../functions/platform/keys/sealers';
+
+const SEED = 'JBSWY3DPEHPK3PXP';
+const context = { purpose: 'totp-secret', userId: 'u-okafor' };
+
+describe('LocalSealer', () => {
+  const sealer = new LocalSealer(randomBytes(32));
+
+  it('opens what it sealed, with the same context in any key order', async () => {
+    const sealed = await sealer.seal(SEED, context);
+
+    expect(await sealer.open(sealed, { userId: 'u-okafor', purpose: 'totp-secret' })).toBe(SEED);
+  });
+
+  it('stores no trace of the plaintext and never seals twice alike', async () => {
+    const [a, b] = [await sealer.seal(SEED, context), await sealer.seal(SEED, context)];
+
+    expect(a).toMatch(/^local:[\w-]+$/);
+    expect(a).not.toContain(SEED);
+    expect(a).not.toBe(b);
+  });
+
+  it('refuses a value sealed for another account', async () => {
+    const sealed = await sealer.seal(SEED, context);
+
+    await expect(sealer.open(sealed, { ...context, userId: 'u-mallory' })).rejects.toThrow(
+      SealedValueError,
+    );
+  });
+
+  it('refuses a value with one bit changed', async () => {
+    const sealed = await sealer.seal(SEED, context);
+    const raw = Buffer.from(sealed.slice('local:'.length), 'base64url');
+    raw[14] = (raw[14] as number) ^ 0x01;
+
+    await expect(sealer.open(`local:${raw.toString('base64url')}`, context)).rejects.toThrow(
+      SealedValueError,
+    );
+  });
+
+  it('refuses a value sealed under another key, a plaintext seed and a truncated value', async () => {
+    const other = await new LocalSealer(randomBytes(32)).seal(SEED, context);
+
+    for (const value of [other, SEED, 'local:AAAA']) {
+      await expect(sealer.open(value, context)).rejects.toThrow(SealedValueError);
+    }
+  });
+
+  it('takes only a 256-bit key', () => {
+    expect(() => new LocalSealer(randomBytes(16))).toThrow('32 bytes');
+  });
+});
+
+describe('KmsSealer', () => {
+  const kms = mockClient(KMSClient);
+  afterEach(() => kms.reset());
+
+  it('encrypts under the data key with the context as encryption context', async () => {
+    kms.on(EncryptCommand).resolves({ CiphertextBlob: Buffer.from('blob') });
+
+    const sealed = await new KmsSealer(new KMSClient({}), 'alias/vigil-data').seal(SEED, context);
+
+    expect(sealed).toBe(`kms:${Buffer.from('blob').toString('base64')}`);
+    const input = kms.commandCalls(EncryptCommand)[0]?.args[0].input;
+    expect(input).toMatchObject({ KeyId: 'alias/vigil-data', EncryptionContext: context });
+    expect(Buffer.from(input?.Plaintext ?? []).toString()).toBe(SEED);
+  });
+
+  it('decrypts with the same key and context', async () => {
+    kms.on(DecryptCommand).resolves({ Plaintext: Buffer.from(SEED) });
+
+    const opened = await new KmsSealer(new KMSClient({}), 'alias/vigil-data').open(
+      `kms:${Buffer.from('blob').toString('base64')}`,
+      context,
+    );
+
+    expect(opened).toBe(SEED);
+    expect(kms.commandCalls(DecryptCommand)[0]?.args[0].input).toMatchObject({
+      KeyId: 'alias/vigil-data',
+      EncryptionContext: context,
+    });
+  });
+
+  it('reports a wrong context as an unopenable value, and an outage as it is', async () => {
+    const sealer = new KmsSealer(new KMSClient({}), 'alias/vigil-data');
+    const wrong = Object.assign(new Error('bad'), { name: 'InvalidCiphertextException' });
+    kms.on(DecryptCommand).rejectsOnce(wrong).rejectsOnce(new Error('throttled'));
+
+    await expect(sealer.open('kms:YmxvYg==', context)).rejects.toThrow(SealedValueError);
+    await expect(sealer.open('kms:YmxvYg==', context)).rejects.toThrow('throttled');
+    await expect(sealer.open('local:YmxvYg', context)).rejects.toThrow(SealedValueError);
+  });
+});
