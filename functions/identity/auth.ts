@@ -272,7 +272,15 @@ export class Auth {
   private async checkTotp(user: User & Credentials, code: unknown, ctx: ClientContext) {
     if (typeof code !== 'string')
       throw badRequest('code', 'enter the 6-digit code from your authenticator');
-    if (!user.totpSecret) throw badRequest('code', 'this account has no MFA enrolled');
+    if (!user.totpSecret) {
+      // Accounts whose identity provider proves MFA get a fresh proof by signing in there.
+      throw badRequest(
+        'code',
+        user.upstreamMfaAt
+          ? 'this account proves MFA at its identity provider: sign in there again'
+          : 'this account has no MFA enrolled',
+      );
+    }
     const seed = await this.totpSeed(user, user.totpSecret, ctx);
     const result = verifyTotp(seed, code, now(), user.totpLastStep);
     const fresh =

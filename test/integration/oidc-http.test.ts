@@ -216,6 +216,12 @@ describe('OIDC sign-in over HTTP', () => {
 
     expect(passwordOnly.status).toBe(401);
     expect(JSON.stringify(passwordOnly.json)).not.toMatch(/otpauth|secret/);
+    const stepUp = await call(t.platform.httpUrl, 'POST', '/v1/auth/step-up', {
+      headers: { authorization: `Bearer ${withMfa.json.token}` },
+      body: { code: '123456' },
+    });
+    expect(stepUp.status).toBe(400);
+    expect(stepUp.json.reason).toMatch(/identity provider: sign in there again/);
   });
 
   it('does not tell an unknown IdP user that an account holds their email', async () => {
