@@ -69,6 +69,31 @@ export interface Credentials {
   upstreamMfaAt?: string;
 }
 
+/**
+ * What a security officer may change on an account. A field present with the value undefined
+ * is cleared; an absent field stays as it is. The email, kind and credentials are not here.
+ */
+export interface ProfileChange {
+  name?: string;
+  employeeId?: string | undefined;
+  npi?: string | undefined;
+  roles?: PersonRole[];
+}
+
+/** The fields that tie an account to one person: each value is held by one account at most. */
+type PersonField = 'employeeId' | 'npi';
+
+const PERSON_TAKEN = 'another account already belongs to this person';
+const FEDERATED_TAKEN = 'this identity provider account is linked to another account already';
+
+/** A profile change that keeps losing races to other changes of the same account is refused. */
+const CHANGE_ATTEMPTS = 3;
+
+const personKey = (field: PersonField, value: string): Key => ({
+  pk: `PERSON#${field}#${value}`,
+  sk: 'P',
+});
+
 const hash = (text: string) => crypto.hash('sha256', text, 'hex');
 
 export function validateNewUser(input: NewUser): void {
@@ -166,17 +191,17 @@ export class Users {
         ['npi', input.npi],
       ] as const) {
         if (!value) continue;
-        const key = { pk: `PERSON#${field}#${value}`, sk: 'P' };
-        await claim(key, field, 'another account already belongs to this person');
+        await claim(personKey(field, value), field, PERSON_TAKEN);
+      }
+      // An identity provider account signs in as one account only.
+      if (input.federated) {
+        const { issuer, subject } = input.federated;
+        await claim(keys.federated(issuer, subject), 'subject', FEDERATED_TAKEN);
       }
       await this.store.put(this.table, this.toItem(user), { ifAbsent: true });
     } catch (error) {
       await this.release(id, claimed);
       throw error;
-    }
-    if (input.federated) {
-      const { issuer, subject } = input.federated;
-      await this.store.put(this.table, { ...keys.federated(issuer, subject), userId: id });
     }
     return { user, enrolmentToken: await this.newEnrolment(id) };
   }
@@ -187,7 +212,7 @@ export class Users {
       try {
         await this.store.delete(this.table, key, { expect: { userId: id } });
       } catch {
-        // Report the error that stopped the creation; a claim left behind only blocks its value.
+        // The caller reports its own outcome; a claim left behind only blocks its value.
       }
     }
   }
@@ -309,6 +334,82 @@ export class Users {
     return users.some((u) => u.roles.includes('security_officer') && u.status !== 'disabled');
   }
 
+  /**
+   * An officer's change to an account's profile. The account as it would be after the change
+   * must pass the checks a new account passes. A new employee id or NPI is claimed before the
+   * account is written and the value it replaces is given back afterwards, so no two accounts
+   * ever hold the same value; a write that fails gives back what it claimed.
+   */
+  async change(id: string, profile: ProfileChange): Promise<User & Credentials> {
+    for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt += 1) {
+      const current = await this.get(id);
+      if (!current) throw new UserError('id', 'no such user', 404);
+      const changes = (field: keyof ProfileChange) => Object.hasOwn(profile, field);
+      const next: NewUser = {
+        kind: current.kind,
+        email: current.email,
+        name: changes('name') ? (profile.name as string) : current.name,
+        employeeId: changes('employeeId') ? profile.employeeId : current.employeeId,
+        npi: changes('npi') ? profile.npi : current.npi,
+        roles: changes('roles') ? (profile.roles as PersonRole[]) : current.roles,
+        federated: current.federated,
+      };
+      validateNewUser(next);
+
+      const set: Item = {};
+      const remove: string[] = [];
+      if (changes('name')) set.name = next.name.trim();
+      if (changes('roles')) set.roles = [...new Set(next.roles)];
+      const moved: Array<{ field: PersonField; from?: string; to?: string }> = [];
+      for (const field of ['employeeId', 'npi'] as const) {
+        if (!changes(field) || next[field] === current[field]) continue;
+        moved.push({ field, from: current[field], to: next[field] });
+        if (next[field] === undefined) remove.push(field);
+        else set[field] = next[field];
+      }
+      if (Object.keys(set).length === 0 && remove.length === 0) return current;
+
+      const claimed: Key[] = [];
+      try {
+        for (const { field, to } of moved) {
+          if (to === undefined) continue;
+          const key = personKey(field, to);
+          try {
+            await this.store.put(this.table, { ...key, userId: id }, { ifAbsent: true });
+          } catch (error) {
+            if (error instanceof ConditionFailedError)
+              throw new UserError(field, PERSON_TAKEN, 409);
+            throw error;
+          }
+          claimed.push(key);
+        }
+        const item = await this.store.update(this.table, keys.user(id), {
+          set: Object.keys(set).length > 0 ? set : undefined,
+          remove: remove.length > 0 ? remove : undefined,
+          // Judged on the values read above: a change made meanwhile is read again first.
+          expect: {
+            pk: keys.user(id).pk,
+            employeeId: current.employeeId,
+            npi: current.npi,
+          },
+        });
+        const released = moved.flatMap(({ field, from }) =>
+          from === undefined ? [] : [personKey(field, from)],
+        );
+        await this.release(id, released);
+        return fromItem(item);
+      } catch (error) {
+        await this.release(id, claimed);
+        if (!(error instanceof ConditionFailedError)) throw error;
+      }
+    }
+    throw new UserError('id', 'the account kept changing meanwhile: try again', 409);
+  }
+
+  /**
+   * Writes account state that the identity flows keep (credentials, status, counters). An
+   * officer's change of name, employee id, NPI or roles goes through `change`, which checks it.
+   */
   async update(
     id: string,
     change: Partial<User & Credentials>,

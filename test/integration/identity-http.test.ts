@@ -2,47 +2,17 @@ import { identity, resetIdentity } from '../../functions/identity/context';
 import { totpAt } from '../../functions/identity/totp';
 import { runtime, setRuntime } from '../../functions/platform/runtime';
 import { resetAuditLog } from '../../functions/audit/context';
-import { ConditionFailedError, type Clock, type Store } from '../../functions/platform/ports';
+import { ConditionFailedError, type Store } from '../../functions/platform/ports';
 import { keys } from '../../functions/identity/model';
 import { Users } from '../../functions/identity/users';
 import { call, startTestPlatform, type TestPlatform } from '../support/platform';
-
-const PASSWORD = 'correct horse battery staple 42';
-
-/** A clock the test moves by hand; TOTP codes and session timers follow it. */
-class TestClock implements Clock {
-  constructor(private at: number) {}
-  now = () => new Date(this.at);
-  advance(ms: number) {
-    this.at += ms;
-  }
-}
+import { PASSWORD, TestClock, bearer, enrol, linkToken } from '../support/identity';
 
 describe('identity over HTTP', () => {
   let t: TestPlatform;
   let base: string;
   let clock: TestClock;
   let officer: { token: string; secret: string };
-
-  /** Enrols through the real routes: password, TOTP enrolment, first session. */
-  async function enrol(token: string, person?: Record<string, string>) {
-    const started = await call(base, 'POST', '/v1/auth/enrol', {
-      body: { token, password: PASSWORD, ...person },
-    });
-    expect(started.status).toBe(200);
-    expect(started.json.status).toBe('mfa_enrolment_required');
-    const secret = started.json.totp.secret as string;
-    const done = await call(base, 'POST', '/v1/auth/mfa', {
-      body: { ticket: started.json.ticket, code: totpAt(secret, clock.now()) },
-    });
-    expect(done.status).toBe(200);
-    return {
-      token: done.json.token as string,
-      secret,
-      cookie: done.headers.get('set-cookie') ?? '',
-      body: done.json,
-    };
-  }
 
   async function signIn(email: string, secret: string) {
     clock.advance(30_000); // a fresh TOTP step: a code is good once
@@ -57,12 +27,29 @@ describe('identity over HTTP', () => {
     return second.json.token as string;
   }
 
-  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   /** The officer creates an account, as the console would. */
   const createUser = (body: Record<string, unknown>) =>
     call(base, 'POST', '/v1/users', { headers: bearer(officer.token), body });
-  /** The secret of an enrolment link: it travels in the fragment, never to the server. */
-  const linkToken = (url: string) => new URL(url).hash.replace('#token=', '');
+  /** The officer changes an account, as the console's edit form would. */
+  const updateUser = (id: string, body: Record<string, unknown>) =>
+    call(base, 'PUT', `/v1/users/${id}`, { headers: bearer(officer.token), body });
+
+  /** A fresh MFA proof for the officer: changes to users need one from the last five minutes. */
+  async function stepUp() {
+    clock.advance(30_000);
+    const up = await call(base, 'POST', '/v1/auth/step-up', {
+      headers: bearer(officer.token),
+      body: { code: totpAt(officer.secret, clock.now()) },
+    });
+    expect(up.status).toBe(200);
+  }
+
+  /** The item that reserves an employee id or NPI for one account. */
+  const claimOf = (field: 'employeeId' | 'npi', value: string) =>
+    runtime().store.get(runtime().config.identityTable, {
+      pk: `PERSON#${field}#${value}`,
+      sk: 'P',
+    });
 
   beforeAll(async () => {
     t = await startTestPlatform();
@@ -72,7 +59,7 @@ describe('identity over HTTP', () => {
     resetAuditLog();
     resetIdentity();
     const bootstrap = (await identity().users.bootstrapToken()) as string;
-    const enrolled = await enrol(bootstrap, {
+    const enrolled = await enrol(base, clock, bootstrap, {
       email: 'grace.hopper@hospital.example',
       name: 'Grace Hopper',
       employeeId: 'E-1',
@@ -238,7 +225,7 @@ describe('identity over HTTP', () => {
       roles: ['nurse'],
     });
     const token = linkToken(created.json.enrolmentUrl);
-    await enrol(token);
+    await enrol(base, clock, token);
 
     const wrong = [];
     for (let i = 0; i < 5; i += 1) {
@@ -369,7 +356,7 @@ describe('identity over HTTP', () => {
       employeeId: 'E-5',
       roles: ['nurse'],
     });
-    const enrolled = await enrol(linkToken(created.json.enrolmentUrl));
+    const enrolled = await enrol(base, clock, linkToken(created.json.enrolmentUrl));
     for (let i = 0; i < 5; i += 1) {
       await call(base, 'POST', '/v1/auth/step-up', {
         headers: bearer(enrolled.token),
@@ -421,7 +408,7 @@ describe('identity over HTTP', () => {
       employeeId: 'E-7',
       roles: ['nurse'],
     });
-    const enrolled = await enrol(linkToken(created.json.enrolmentUrl));
+    const enrolled = await enrol(base, clock, linkToken(created.json.enrolmentUrl));
     expect(enrolled.body.recoveryCodes).toHaveLength(10);
     const reset = await call(base, 'POST', `/v1/users/${created.json.id}/reset-mfa`, {
       headers: bearer(officer.token),
@@ -448,8 +435,8 @@ describe('identity over HTTP', () => {
       employeeId: 'E-8',
       roles: ['auditor'],
     });
-    const enrolled = await enrol(linkToken(created.json.enrolmentUrl));
-    const recovery = enrolled.body.recoveryCodes[0] as string;
+    const enrolled = await enrol(base, clock, linkToken(created.json.enrolmentUrl));
+    const recovery = enrolled.body.recoveryCodes?.[0] as string;
     const login = async () =>
       (
         await call(base, 'POST', '/v1/auth/login', {
@@ -466,6 +453,184 @@ describe('identity over HTTP', () => {
     expect(again.status).toBe(401);
   });
 
+  it('refuses an account for an identity provider account linked to another, keeping nothing', async () => {
+    const { users } = identity();
+    const federated = { issuer: 'https://idp.hospital.example', subject: 'u-77' };
+    const first = await users.create({
+      email: 'gertrude.elion@hospital.example',
+      name: 'Gertrude Elion',
+      roles: ['pharmacist'],
+      federated,
+    });
+    const person = {
+      email: 'gerty.cori@hospital.example',
+      name: 'Gerty Cori',
+      employeeId: 'E-48',
+      roles: ['pharmacist' as const],
+    };
+    await expect(users.create({ ...person, federated })).rejects.toMatchObject({
+      field: 'subject',
+      status: 409,
+    });
+    expect(await users.byFederated(federated.issuer, federated.subject)).toMatchObject({
+      id: first.user.id,
+    });
+    // The refused creation gave back its email and employee id.
+    expect((await users.create(person)).user).toMatchObject({ employeeId: 'E-48' });
+  });
+
+  it('checks a change to a user as it checks a new user, and stores nothing it refuses', async () => {
+    await stepUp();
+    const created = await createUser({
+      email: 'katherine.johnson@hospital.example',
+      name: 'Katherine Johnson',
+      employeeId: 'E-40',
+      roles: ['nurse'],
+    });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    const before = await identity().users.get(id);
+
+    const refused: Array<[Record<string, unknown>, number, string]> = [
+      [{ roles: ['superuser', '__proto__'] }, 400, 'roles'],
+      [{ roles: [] }, 400, 'roles'],
+      [{ name: 'admin' }, 400, 'name'],
+      // E-1 belongs to the officer.
+      [{ employeeId: 'E-1' }, 409, 'employeeId'],
+      [{ npi: '1234567890' }, 400, 'npi'],
+      // A person keeps an employee id or an NPI.
+      [{ employeeId: null }, 400, 'employeeId'],
+    ];
+    for (const [body, status, field] of refused) {
+      const res = await updateUser(id, body);
+      expect({ body, status: res.status, field: res.json.field }).toEqual({ body, status, field });
+    }
+
+    expect(await identity().users.get(id)).toEqual(before);
+    const officerId = (await identity().users.byEmail('grace.hopper@hospital.example'))?.id;
+    expect(await claimOf('employeeId', 'E-1')).toMatchObject({ userId: officerId });
+    expect(await claimOf('employeeId', 'E-40')).toMatchObject({ userId: id });
+  });
+
+  it('moves a user to a free employee id and frees the old one for another person', async () => {
+    await stepUp();
+    const created = await createUser({
+      email: 'dorothy.vaughan@hospital.example',
+      name: 'Dorothy Vaughan',
+      employeeId: 'E-41',
+      roles: ['nurse'],
+    });
+    const id = created.json.id as string;
+
+    const moved = await updateUser(id, { employeeId: 'E-42', name: 'Dorothy J. Vaughan' });
+
+    expect(moved.status).toBe(200);
+    expect(moved.json).toMatchObject({ id, employeeId: 'E-42', name: 'Dorothy J. Vaughan' });
+    expect(await claimOf('employeeId', 'E-42')).toMatchObject({ userId: id });
+    expect(await claimOf('employeeId', 'E-41')).toBeUndefined();
+    const other = await createUser({
+      email: 'mary.jackson@hospital.example',
+      name: 'Mary Jackson',
+      employeeId: 'E-41',
+      roles: ['nurse'],
+    });
+    expect(other.status).toBe(201);
+  });
+
+  it('ends the sessions of a user whose roles change, and only then', async () => {
+    await stepUp();
+    const created = await createUser({
+      email: 'hedy.lamarr@hospital.example',
+      name: 'Hedy Lamarr',
+      employeeId: 'E-91',
+      roles: ['nurse'],
+    });
+    expect(created.json).toMatchObject({ status: 'invited' });
+    const enrolled = await enrol(base, clock, linkToken(created.json.enrolmentUrl));
+    const alive = () => call(base, 'GET', '/v1/auth/session', { headers: bearer(enrolled.token) });
+
+    await stepUp();
+    const sameRoles = await updateUser(created.json.id, {
+      roles: ['nurse'],
+      name: 'Hedy K. Lamarr',
+    });
+    const afterSame = await alive();
+    const newRoles = await updateUser(created.json.id, { roles: ['pharmacist'] });
+    const afterNew = await alive();
+
+    expect([sameRoles.status, afterSame.status]).toEqual([200, 200]);
+    expect([newRoles.status, afterNew.status]).toEqual([200, 401]);
+    expect(afterNew.json.error).toBe('revoked');
+  });
+
+  it('gives a new employee id to only one of two users changed to it at the same moment', async () => {
+    await stepUp();
+    const ids: string[] = [];
+    for (const [email, name, employeeId] of [
+      ['annie.easley@hospital.example', 'Annie Easley', 'E-43'],
+      ['christine.darden@hospital.example', 'Christine Darden', 'E-44'],
+    ] as const) {
+      const created = await createUser({ email, name, employeeId, roles: ['nurse'] });
+      expect(created.status).toBe(201);
+      ids.push(created.json.id as string);
+    }
+
+    const answers = await Promise.all(ids.map((id) => updateUser(id, { employeeId: 'E-45' })));
+
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 409]);
+    expect(answers.find((answer) => answer.status === 409)?.json.field).toBe('employeeId');
+    const stored = await Promise.all(ids.map((id) => identity().users.get(id)));
+    const holders = stored.filter((user) => user?.employeeId === 'E-45');
+    expect(holders).toHaveLength(1);
+    expect(await claimOf('employeeId', 'E-45')).toMatchObject({ userId: holders[0]?.id });
+    // The other account keeps its own employee id, and the claim on it.
+    const other = stored.find((user) => user?.employeeId !== 'E-45');
+    expect(['E-43', 'E-44']).toContain(other?.employeeId);
+    expect(await claimOf('employeeId', other?.employeeId as string)).toMatchObject({
+      userId: other?.id,
+    });
+  });
+
+  it('answers the revocation of a session with the session as stored, however it had ended', async () => {
+    await stepUp();
+    const email = 'mae.jemison@hospital.example';
+    const created = await createUser({
+      email,
+      name: 'Mae Jemison',
+      employeeId: 'E-46',
+      roles: ['physician'],
+    });
+    const id = created.json.id as string;
+    const enrolled = await enrol(base, clock, linkToken(created.json.enrolmentUrl));
+    const oldest = await call(base, 'GET', '/v1/auth/session', { headers: bearer(enrolled.token) });
+    // Three sessions at once at most: the fourth sign-in ends the oldest.
+    let newest = '';
+    for (let i = 0; i < 3; i += 1) newest = await signIn(email, enrolled.secret);
+    const listed = await call(base, 'GET', `/v1/users/${id}/sessions`, {
+      headers: bearer(officer.token),
+    });
+    const ended = listed.json.find((s: { id: string }) => s.id === oldest.json.sessionId);
+    expect(ended).toMatchObject({ endReason: 'limit', endedAt: expect.any(String) });
+    const revoke = (sessionId: string) =>
+      call(base, 'DELETE', `/v1/users/${id}/sessions/${sessionId}`, {
+        headers: { ...bearer(officer.token), 'content-type': 'text/plain' },
+      });
+
+    const again = await revoke(oldest.json.sessionId);
+
+    expect(again.status).toBe(200);
+    expect(again.json).toEqual(ended);
+
+    const live = await call(base, 'GET', '/v1/auth/session', { headers: bearer(newest) });
+    const revoked = await revoke(live.json.sessionId);
+    expect(revoked.status).toBe(200);
+    expect(revoked.json).toMatchObject({
+      id: live.json.sessionId,
+      endReason: 'revoked',
+      endedAt: clock.now().toISOString(),
+    });
+  });
+
   it('keeps a session alive on activity and ends it after 15 idle minutes, through the routes', async () => {
     const created = await createUser({
       email: 'lise.meitner@hospital.example',
@@ -474,7 +639,7 @@ describe('identity over HTTP', () => {
       roles: ['nurse'],
     });
     if (created.status === 401) throw new Error('the officer needs a fresh step-up for this test');
-    const { token } = await enrol(linkToken(created.json.enrolmentUrl));
+    const { token } = await enrol(base, clock, linkToken(created.json.enrolmentUrl));
     const start = clock.now().getTime();
     const at = (minutes: number, seconds = 0) => {
       clock.advance(start + (minutes * 60 + seconds) * 1000 - clock.now().getTime());

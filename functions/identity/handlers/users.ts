@@ -7,7 +7,7 @@ import { contentRange, parseListParams } from '../../platform/http/list-params';
 import { authenticateRequest } from '../authenticate';
 import { identity } from '../context';
 import { PERSON_ROLES, type PersonRole, type User } from '../model';
-import { UserError, publicUser } from '../users';
+import { type ProfileChange, UserError, publicUser } from '../users';
 
 /** Only a security officer manages users; changes need a fresh MFA (step-up). */
 const OFFICERS = ['security_officer'];
@@ -113,13 +113,19 @@ async function one(_request: HttpRequest, [id]: string[]): Promise<HttpResult> {
 
 async function update(request: HttpRequest, [id]: string[]): Promise<HttpResult> {
   const body = onlyKeys(objectBody(request), UPDATE_KEYS);
-  const change: Partial<User> = {};
+  // An empty employee id or NPI (null or "") clears it.
+  const change: ProfileChange = {};
   if (body.name !== undefined) change.name = String(body.name);
   if (body.roles !== undefined) change.roles = rolesOf(body.roles);
   if (body.employeeId !== undefined) change.employeeId = optionalString(body.employeeId);
   if (body.npi !== undefined) change.npi = optionalString(body.npi);
-  const user = publicUser(await identity().users.update(id as string, change));
-  if (change.roles)
+  const before = await identity().users.get(id as string);
+  const user = publicUser(await identity().users.change(id as string, change));
+  // Sessions carry the roles they were made with: a change of roles ends them.
+  const rolesChanged =
+    before?.roles.length !== user.roles.length ||
+    user.roles.some((role) => !before.roles.includes(role));
+  if (rolesChanged)
     await identity().sessions.revokeAll(id as string, request.principal?.id ?? 'unknown');
   await audit(request, 'user_updated', id as string);
   return { status: 200, body: user };
@@ -171,17 +177,19 @@ async function sessions(_request: HttpRequest, [id]: string[]): Promise<HttpResu
 }
 
 async function revokeSession(request: HttpRequest, [id, sessionId]: string[]): Promise<HttpResult> {
-  const all = await identity().sessions.listForUser(id as string);
-  const session = all.find((s) => s.id === sessionId);
-  if (!session) throw notFound(`session ${sessionId}`);
-  await identity().sessions.revokeById(
+  const { sessions } = identity();
+  // The session service audits the revocation itself. A session that had ended already keeps
+  // the ending it had, and the answer says so.
+  const held = await sessions.revokeById(
     id as string,
     sessionId as string,
     request.principal?.id ?? 'unknown',
   );
-  // The session service audits the revocation itself.
-  // react-admin's delete expects the deleted record back.
-  return { status: 200, body: { ...session, endReason: 'revoked' } };
+  if (!held) throw notFound(`session ${sessionId}`);
+  // react-admin's delete expects the record back: the session as it is stored now.
+  const session = (await sessions.listForUser(id as string)).find((s) => s.id === sessionId);
+  if (!session) throw notFound(`session ${sessionId}`);
+  return { status: 200, body: session };
 }
 
 function objectBody(request: HttpRequest): Record<string, unknown> {
