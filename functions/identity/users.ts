@@ -96,6 +96,9 @@ const personKey = (field: PersonField, value: string): Key => ({
 
 const hash = (text: string) => crypto.hash('sha256', text, 'hex');
 
+/** One spelling per employee id, so that one person cannot hold two claims ("E-1", "E-1 "). */
+const EMPLOYEE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 export function validateNewUser(input: NewUser): void {
   const kind = input.kind ?? 'person';
   const email = input.email?.trim().toLowerCase() ?? '';
@@ -115,6 +118,12 @@ export function validateNewUser(input: NewUser): void {
   }
   if (kind === 'person' && !input.employeeId && !input.npi && !input.federated) {
     throw new UserError('employeeId', 'an employee id or an NPI ties the account to one person');
+  }
+  if (input.employeeId !== undefined && !EMPLOYEE_ID.test(input.employeeId)) {
+    throw new UserError(
+      'employeeId',
+      'must be 1 to 64 letters, digits, dots, dashes or underscores, with no spaces',
+    );
   }
   if (input.npi !== undefined && !validNpi(input.npi)) {
     throw new UserError('npi', 'must be a valid 10-digit NPI (its check digit does not match)');

@@ -97,6 +97,17 @@ describe('identity over HTTP', () => {
     expect(res.json.field).toBe('email');
   });
 
+  it('takes an employee id in one spelling only, so no person holds two', async () => {
+    const res = await createUser({
+      email: 'ruth.bader@hospital.example',
+      name: 'Ruth Bader',
+      employeeId: 'E-1 ',
+      roles: ['nurse'],
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.field).toBe('employeeId');
+  });
+
   it('refuses a PHI role for a service account', async () => {
     const res = await createUser({
       kind: 'service',
