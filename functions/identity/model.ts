@@ -42,6 +42,18 @@ export interface User {
   lockedReason?: string;
 }
 
+/** Who a verified OIDC token or SAML assertion says signed in; nothing here is unverified. */
+export interface FederatedIdentity {
+  /** The identity provider: the token's `iss`, or the assertion's Issuer. */
+  issuer: string;
+  subject: string;
+  email?: string;
+  /** The provider vouches for the email: enough to link an account made for that address. */
+  emailVerified: boolean;
+  name?: string;
+  roles: PersonRole[];
+}
+
 /** What the audit log is told about an identity event: never a password, code or token. */
 export interface IdentityAuditEvent {
   /** Who acted (the user signing in, or the officer acting on another account). */

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
-import { PERSON_ROLES, type PersonRole } from './model';
+import { PERSON_ROLES, type FederatedIdentity, type PersonRole } from './model';
 
 /**
  * Verification of OpenID Connect ID tokens (OIDC Core 1.0, section 3.1.3.7) and the mapping of
@@ -50,14 +50,7 @@ export interface OidcConfig {
   algorithms?: string[];
 }
 
-export interface OidcIdentity {
-  issuer: string;
-  subject: string;
-  email?: string;
-  /** The provider says it verified the email (`email_verified: true`). */
-  emailVerified: boolean;
-  name?: string;
-  roles: PersonRole[];
+export interface OidcIdentity extends FederatedIdentity {
   multiFactor: boolean;
   /** When the token stops being valid, leeway included: a single-use record lasts that long. */
   validUntil: Date;

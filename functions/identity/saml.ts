@@ -8,7 +8,7 @@ import {
   type Profile,
   type SamlConfig as NodeSamlOptions,
 } from '@node-saml/node-saml';
-import type { PersonRole } from './model';
+import type { FederatedIdentity, PersonRole } from './model';
 import {
   CLOCK_LEEWAY_SECONDS,
   FederationConfigError,
@@ -70,17 +70,8 @@ export interface SamlConfig {
   roleMap: Record<string, PersonRole>;
 }
 
-export interface SamlIdentity {
-  /** The identity provider's entity ID, from the signed assertion. */
-  issuer: string;
-  /** The NameID. */
-  subject: string;
-  email?: string;
-  /** A signed attribute from the hospital's directory: taken as verified when present. */
-  emailVerified: boolean;
-  name?: string;
-  roles: PersonRole[];
-}
+/** A SAML email is a signed attribute from the hospital's directory: taken as verified. */
+export type SamlIdentity = FederatedIdentity;
 
 export type SamlReason =
   | 'signature'

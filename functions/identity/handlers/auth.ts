@@ -6,7 +6,7 @@ import { badRequest, notFound, unauthorized } from '../../platform/http/errors';
 import { Auth, type ClientContext } from '../auth';
 import { identity, spendIdToken } from '../context';
 import { type Credentials, UserError, publicUser } from '../users';
-import type { PersonRole, User } from '../model';
+import type { FederatedIdentity, User } from '../model';
 import { enrolmentPage } from '../pages';
 import { SessionLimitError } from '../sessions';
 import {
@@ -207,15 +207,6 @@ async function federated<T>(verify: () => Promise<T>): Promise<T> {
     }
     throw error;
   }
-}
-
-interface FederatedIdentity {
-  issuer: string;
-  subject: string;
-  email?: string;
-  emailVerified: boolean;
-  name?: string;
-  roles: PersonRole[];
 }
 
 /**
