@@ -72,6 +72,7 @@ export class Auth {
 
   async login(email: unknown, password: unknown, ctx: ClientContext) {
     if (typeof email !== 'string' || email.length === 0) throw badRequest('email', 'is required');
+    if (email.length > 254) throw badRequest('email', 'is longer than any email address can be');
     if (typeof password !== 'string' || password.length === 0)
       throw badRequest('password', 'is required');
     const user = await this.id.users.byEmail(email);
@@ -86,11 +87,14 @@ export class Auth {
       await this.audit(user.id, 'login_refused', 'failure', ctx, 'account locked');
       throw refused();
     }
-    const { ok, needsRehash } = await verifyPassword(password, user.passwordHash);
-    if (!ok) {
-      await this.failed(user, ctx, 'wrong_password');
-      throw refused();
-    }
+    const hash = user.passwordHash;
+    let needsRehash = false;
+    const right = await this.guarded(user, ctx, dummyVerify, async () => {
+      const verdict = await verifyPassword(password, hash);
+      needsRehash = verdict.needsRehash;
+      return verdict.ok ? undefined : 'wrong_password';
+    });
+    if (!right) throw refused();
     // The failure count is reset only once the second factor succeeds too, so knowing the
     // password does not buy fresh guesses at the code.
     if (needsRehash)
@@ -105,7 +109,9 @@ export class Auth {
     ctx: ClientContext,
     viaLink = false,
   ) {
-    if (!user.totpSecret && user.mfaResetAt && !viaLink) {
+    // A federated person has no password to enrol with: after an officer's reset they enrol a
+    // new authenticator at their next sign-in through the provider.
+    if (!user.totpSecret && user.mfaResetAt && !viaLink && !user.federated) {
       // A reset authenticator is enrolled again only through the link the officer issued.
       await this.audit(user.id, 'login_refused', 'failure', ctx, 'MFA reset pending');
       throw unauthorized('your MFA was reset: use the enrolment link from your security officer');
@@ -145,13 +151,16 @@ export class Auth {
     let recoveryCodes: string[] | undefined;
     if (ticket.purpose === 'enrol-mfa') {
       await this.confirmEnrolment(user, body.code, ctx);
+      await this.endTicket(body.ticket);
       recoveryCodes = await this.issueRecoveryCodes(user.id);
     } else if (typeof body.recoveryCode === 'string' || isRecoveryCode(body.code)) {
+      // The ticket is spent first: two codes sent on one ticket cannot both be used up.
+      await this.endTicket(body.ticket);
       await this.useRecoveryCode(user, String(body.recoveryCode ?? body.code), ctx);
     } else {
       await this.checkTotp(user, body.code, ctx);
+      await this.endTicket(body.ticket);
     }
-    await this.endTicket(body.ticket);
     await this.id.users.update(user.id, { failedLogins: 0 });
     const { token, session } = await this.id.sessions.create(
       { id: user.id, roles: user.roles },
@@ -235,6 +244,15 @@ export class Auth {
         'this account is locked or disabled: ask a security officer',
       );
     }
+    if (user.federated) {
+      // A password here would outlive the provider taking the person's access away.
+      await this.audit(user.id, 'enrol_refused', 'failure', ctx, 'federated account');
+      throw new HttpError(
+        403,
+        'federated_account',
+        'this account signs in through your identity provider: sign in there',
+      );
+    }
     await this.id.users.update(user.id, {
       passwordHash: await hashPassword(password),
       status: 'active',
@@ -282,13 +300,13 @@ export class Auth {
       );
     }
     const seed = await this.totpSeed(user, user.totpSecret, ctx);
-    const result = verifyTotp(seed, code, now(), user.totpLastStep);
-    const fresh =
-      result.ok && (await this.id.users.useTotpStep(user.id, result.step, user.totpLastStep));
-    if (!fresh) {
-      await this.failed(user, ctx, result.ok ? 'replayed' : result.reason);
-      throw unauthorized('the code is not right or was used already');
-    }
+    const right = await this.guarded(user, ctx, undefined, async () => {
+      const result = verifyTotp(seed, code, now(), user.totpLastStep);
+      if (!result.ok) return result.reason;
+      const fresh = await this.id.users.useTotpStep(user.id, result.step, user.totpLastStep);
+      return fresh ? undefined : 'replayed';
+    });
+    if (!right) throw unauthorized('the code is not right or was used already');
   }
 
   /** The authenticator's seed; a seed that will not open is audited and ends the attempt. */
@@ -308,26 +326,30 @@ export class Auth {
 
   private async useRecoveryCode(user: User & Credentials, code: string, ctx: ClientContext) {
     const hashes = user.recoveryHashes ?? [];
-    const index = matchRecoveryCode(code, hashes);
-    if (index < 0) {
-      await this.failed(user, ctx, 'wrong_recovery_code');
-      throw unauthorized('the recovery code is not right or was used already');
-    }
-    // Spent by a conditional write, so two requests racing with codes of one list cannot both
-    // rewrite it and bring a used code back: the record of its use stops it either way.
-    const spent = hashes[index] as string;
-    try {
+    let index = -1;
+    const right = await this.guarded(user, ctx, undefined, async () => {
+      index = matchRecoveryCode(code, hashes);
+      if (index < 0) return 'wrong_recovery_code';
+      // Spent by a conditional write, so two requests racing with codes of one list cannot
+      // both rewrite it and bring a used code back: the record of its use stops it either way.
       const rt = runtime();
-      await rt.store.put(
-        rt.config.identityTable,
-        { ...keys.spentRecoveryCode(spent), userId: user.id, usedAt: now().toISOString() },
-        { ifAbsent: true },
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error;
-      await this.failed(user, ctx, 'used_recovery_code');
-      throw unauthorized('the recovery code is not right or was used already');
-    }
+      try {
+        await rt.store.put(
+          rt.config.identityTable,
+          {
+            ...keys.spentRecoveryCode(hashes[index] as string),
+            userId: user.id,
+            usedAt: now().toISOString(),
+          },
+          { ifAbsent: true },
+        );
+        return undefined;
+      } catch (error) {
+        if (error instanceof ConditionFailedError) return 'used_recovery_code';
+        throw error;
+      }
+    });
+    if (!right) throw unauthorized('the recovery code is not right or was used already');
     const left = hashes.filter((_, i) => i !== index);
     await this.id.users.update(user.id, { recoveryHashes: left });
     await this.audit(user.id, 'recovery_code_used', 'success', ctx, `${left.length} left`);
@@ -339,22 +361,77 @@ export class Auth {
     return codes;
   }
 
-  /** Counts a failure against the account (locking it at the limit) and the address. */
+  /**
+   * One check of a secret (password, TOTP or recovery code) for an account; true when right.
+   * The attempt counts as a failure before the slow check and is taken back when it succeeds,
+   * so of guesses sent in parallel only those within the limit are judged; the rest are
+   * refused unseen, after `pretend` spends the time a check would.
+   */
+  private async guarded(
+    user: User & Credentials,
+    ctx: ClientContext,
+    pretend: (() => Promise<unknown>) | undefined,
+    check: () => Promise<string | undefined>,
+  ): Promise<boolean> {
+    const attempt = await this.countFailure(user.id);
+    if (attempt > this.id.lockout.maxFailures) {
+      await pretend?.();
+      await this.afterFailure(user, ctx, 'over_limit', attempt);
+      return false;
+    }
+    const failure = await check();
+    if (failure === undefined) {
+      await this.uncount(user.id);
+      return true;
+    }
+    await this.afterFailure(user, ctx, failure, attempt);
+    return false;
+  }
+
+  /** A failure outside a guarded check: an unknown or inactive account. */
   private async failed(user: (User & Credentials) | undefined, ctx: ClientContext, reason: string) {
-    await this.id.counters.hit(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs);
     if (!user) {
+      await this.id.counters.hit(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs);
       await this.audit('unknown', 'login_failed', 'failure', ctx, reason);
       return;
     }
-    const failures = await this.countFailure(user.id);
+    await this.afterFailure(user, ctx, reason, await this.countFailure(user.id));
+  }
+
+  /** Counts the failure against the address, audits it, and locks the account at the limit. */
+  private async afterFailure(
+    user: User,
+    ctx: ClientContext,
+    reason: string,
+    failures: number,
+  ): Promise<void> {
+    await this.id.counters.hit(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs);
     await this.audit(user.id, 'login_failed', 'failure', ctx, reason);
-    const { maxFailures } = this.id.lockout;
-    // Each count is written once, so of racing failures exactly one reaches the limit.
-    if (failures === maxFailures || (failures > maxFailures && user.status !== 'locked')) {
-      await this.id.users.setStatus(user.id, 'locked', 'failed_logins');
-      await this.audit(user.id, 'lockout', 'failure', ctx, `${failures} consecutive failures`);
-      // A locked account keeps no session: a stolen one cannot go on guessing codes.
-      await this.id.sessions.revokeAll(user.id, 'system');
+    if (failures < this.id.lockout.maxFailures) return;
+    // A conditional write: of the failures racing past the limit, one locks and audits it.
+    if (!(await this.id.users.lockOnce(user.id, 'failed_logins'))) return;
+    await this.audit(user.id, 'lockout', 'failure', ctx, `${failures} consecutive failures`);
+    // A locked account keeps no session: a stolen one cannot go on guessing codes.
+    await this.id.sessions.revokeAll(user.id, 'system');
+  }
+
+  /** Takes back the count of an attempt that proved right. */
+  private async uncount(userId: string): Promise<void> {
+    const rt = runtime();
+    const table = rt.config.identityTable;
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const item = await rt.store.get(table, keys.user(userId));
+      const previous = Number(item?.failedLogins ?? 0);
+      if (!item || previous <= 0) return;
+      try {
+        await rt.store.update(table, keys.user(userId), {
+          set: { failedLogins: previous - 1 },
+          expect: { failedLogins: previous },
+        });
+        return;
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      }
     }
   }
 

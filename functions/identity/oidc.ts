@@ -48,6 +48,11 @@ export interface OidcConfig {
   rolesClaim: string;
   roleMap: Record<string, PersonRole>;
   algorithms?: string[];
+  /**
+   * The provider only issues addresses it controls (a hospital directory such as Entra ID,
+   * which sends no `email_verified`): its emails count as verified unless marked otherwise.
+   */
+  trustEmail?: boolean;
 }
 
 export interface OidcIdentity extends FederatedIdentity {
@@ -152,7 +157,24 @@ export function oidcConfigFrom(env: Env): OidcConfig | undefined {
     jwksUrl: requireTrustedUrl('VIGIL_OIDC_JWKS_URL', required.VIGIL_OIDC_JWKS_URL),
     rolesClaim: env.VIGIL_OIDC_ROLES_CLAIM?.trim() || 'groups',
     roleMap: parseRoleMap('VIGIL_OIDC_ROLE_MAP', env.VIGIL_OIDC_ROLE_MAP),
+    trustEmail: trueOrFalse('VIGIL_OIDC_TRUST_EMAIL', env.VIGIL_OIDC_TRUST_EMAIL),
   };
+}
+
+function trueOrFalse(name: string, raw: string | undefined): boolean {
+  const value = raw?.trim() ?? '';
+  if (value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new FederationConfigError(`${name} must be true or false`);
+}
+
+/**
+ * An address as an account may hold it: printable ASCII without spaces, whatever its case.
+ * Anything else is dropped rather than folded, since folding maps look-alikes such as the
+ * Kelvin sign onto someone else's address.
+ */
+export function plainEmail(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[\x21-\x7e]+@[\x21-\x7e]+$/.test(value) ? value : undefined;
 }
 
 /**
@@ -239,6 +261,23 @@ function requireClaims(payload: JWTPayload, nonce: string | undefined, now: Date
   return sub;
 }
 
+/**
+ * A compact JWS in its one canonical spelling: three base64url segments without padding,
+ * whitespace or stray bits. Decoders forgive such variants, so without this one token could
+ * be spelt many ways, and a record of its single use would not recognise it.
+ */
+function isCanonicalJws(token: string): boolean {
+  const segments = token.split('.');
+  return (
+    segments.length === 3 &&
+    segments.every(
+      (segment) =>
+        /^[A-Za-z0-9_-]*$/.test(segment) &&
+        Buffer.from(segment, 'base64url').toString('base64url') === segment,
+    )
+  );
+}
+
 /** Providers send groups as an array, or as a space-separated string like `scope`. */
 function groupsOf(value: unknown): string[] {
   return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : stringsOf(value);
@@ -250,13 +289,14 @@ function optionalString(value: unknown): string | undefined {
 
 function identityOf(payload: JWTPayload, subject: string, config: OidcConfig): OidcIdentity {
   // An address the provider says it did not verify is left out, so nobody can rely on it.
-  const email = payload.email_verified === false ? undefined : optionalString(payload.email);
+  const email = payload.email_verified === false ? undefined : plainEmail(payload.email);
   const name = optionalString(payload.name);
   return {
     issuer: config.issuer,
     subject,
     ...(email && { email }),
-    emailVerified: email !== undefined && payload.email_verified === true,
+    emailVerified:
+      email !== undefined && (payload.email_verified === true || config.trustEmail === true),
     ...(name && { name }),
     roles: mapRoles(groupsOf(payload[config.rolesClaim]), config.roleMap),
     multiFactor: isMultiFactor(payload.amr),
@@ -298,6 +338,7 @@ export class OidcVerifier {
   async verify(idToken: string, expected: { nonce?: string } = {}): Promise<OidcIdentity> {
     const { provider } = this;
     if (!provider) throw new OidcError(503, 'not_configured');
+    if (!isCanonicalJws(idToken)) throw new OidcError(401, 'malformed');
     const payload = await this.verifiedPayload(idToken, provider);
     requireAudience(payload, provider.config.audience);
     const subject = requireClaims(payload, expected.nonce, this.clock());

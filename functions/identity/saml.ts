@@ -14,6 +14,7 @@ import {
   FederationConfigError,
   mapRoles,
   parseRoleMap,
+  plainEmail,
   readAllOrNone,
   requireTrustedUrl,
 } from './oidc';
@@ -274,7 +275,7 @@ function identityOf(profile: Profile, config: SamlConfig): SamlIdentity {
   }
   // Attributes are read from their own map, where none can shadow a profile field.
   const attributes = isNode(profile.attributes) ? profile.attributes : {};
-  const email = stringValues(profile.email)[0] ?? firstOf(attributes, EMAIL_ATTRIBUTES);
+  const email = plainEmail(stringValues(profile.email)[0] ?? firstOf(attributes, EMAIL_ATTRIBUTES));
   const name = firstOf(attributes, NAME_ATTRIBUTES);
   return {
     issuer,

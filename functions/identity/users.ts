@@ -67,6 +67,8 @@ export interface Credentials {
   mfaResetAt?: string;
   /** First sign-in whose MFA the identity provider proved. */
   upstreamMfaAt?: string;
+  /** Enrolment links issued before this instant (epoch seconds) no longer work. */
+  linksVoidBefore?: number;
 }
 
 /**
@@ -271,6 +273,10 @@ export class Users {
     }
     const user = await this.get(String(item.userId));
     if (!user) throw new UserError('token', 'the account no longer exists', 404);
+    const issuedAt = Number(item.expiresAt) - ENROLMENT_TTL_MS / 1000;
+    if (user.linksVoidBefore !== undefined && issuedAt <= user.linksVoidBefore) {
+      throw new UserError('token', 'this enrolment link is invalid, used or expired', 404);
+    }
     accept(user);
     await this.spendLink(key, now);
     return user;
@@ -440,20 +446,44 @@ export class Users {
     }
   }
 
-  /** Ties an account an officer created to its identity at the hospital's identity provider. */
-  async linkFederated(id: string, issuer: string, subject: string): Promise<void> {
+  /**
+   * Ties an account an officer created, and nobody has used, to its identity at the hospital's
+   * identity provider; false when the account is not there to take. The account is taken by a
+   * conditional write, so of sign-ins racing for it exactly one links it. Enrolment links
+   * issued before are void from then on: the provider is how this person signs in.
+   */
+  async linkFederated(id: string, issuer: string, subject: string): Promise<boolean> {
+    const now = Math.floor(this.clock.now().getTime() / 1000);
+    try {
+      await this.store.update(this.table, keys.user(id), {
+        set: { federated: { issuer, subject }, status: 'active', linksVoidBefore: now },
+        expect: {
+          status: 'invited',
+          federated: undefined,
+          passwordHash: undefined,
+          totpSecret: undefined,
+        },
+      });
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return false;
+      throw error;
+    }
     try {
       await this.store.put(
         this.table,
         { ...keys.federated(issuer, subject), userId: id },
         { ifAbsent: true },
       );
+      return true;
     } catch (error) {
-      if (error instanceof ConditionFailedError)
-        throw new UserError('subject', 'already linked', 409);
+      // The provider's account belongs to another account already: this one is given back.
+      await this.store.update(this.table, keys.user(id), {
+        set: { status: 'invited' },
+        remove: ['federated'],
+      });
+      if (error instanceof ConditionFailedError) return false;
       throw error;
     }
-    await this.update(id, { federated: { issuer, subject } });
   }
 
   /** Records a used TOTP step only if it is newer than the last: a code is good once. */
@@ -481,6 +511,20 @@ export class Users {
     return publicUser(
       await this.update(id, { status, failedLogins: 0 }, ['lockedAt', 'lockedReason']),
     );
+  }
+
+  /** Locks the account unless it is locked already; true when this call locked it. */
+  async lockOnce(id: string, reason: string): Promise<boolean> {
+    try {
+      await this.store.update(this.table, keys.user(id), {
+        set: { status: 'locked', lockedAt: this.clock.now().toISOString(), lockedReason: reason },
+        expect: { pk: keys.user(id).pk, lockedAt: undefined },
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return false;
+      throw error;
+    }
   }
 
   async setStatus(id: string, status: UserStatus, reason?: string): Promise<User> {
@@ -511,6 +555,7 @@ export function publicUser(user: User & Credentials): User {
     failedLogins: _f,
     mfaResetAt: _m,
     upstreamMfaAt: _u,
+    linksVoidBefore: _l,
     ...rest
   } = user;
   return { ...rest, mfaEnrolledAt: user.mfaEnrolledAt } as User;

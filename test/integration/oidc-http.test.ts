@@ -199,6 +199,12 @@ describe('OIDC sign-in over HTTP', () => {
     expect(oldSession.status).toBe(401);
     expect(noGroups.status).toBe(403);
     expect(noGroups.json.error).toBe('not_provisioned');
+    const officerSession = await call(t.platform.httpUrl, 'GET', '/v1/auth/session', {
+      headers: { authorization: `Bearer ${asOfficer.json.token}` },
+    });
+    expect(officerSession.status).toBe(401);
+    const user = await identity().users.byEmail('rosalind.franklin@hospital.example');
+    expect(user?.roles).toEqual([]);
   });
 
   it('never enrols an authenticator on a single-factor sign-in once MFA came from upstream', async () => {
@@ -296,6 +302,51 @@ describe('OIDC sign-in over HTTP', () => {
     expect(takeover.status).toBe(403);
     expect(unverified.status).toBe(403);
     expect((await users.get(used.id))?.federated).toBeUndefined();
+    delete process.env.VIGIL_FEDERATED_PROVISIONING;
+    resetIdentity();
+  });
+
+  it('does not provision an account from an email the provider does not vouch for', async () => {
+    const res = await exchange(
+      await sign({
+        sub: 'okta|40',
+        email: 'victor.hale@hospital.example',
+        name: 'Victor Hale',
+        groups: ['ehr-nurses'],
+        amr: ['mfa'],
+      }),
+    );
+
+    expect(res.status).toBe(403);
+    expect(await identity().users.byEmail('victor.hale@hospital.example')).toBeUndefined();
+  });
+
+  it('links an account to one provider identity, however many sign-ins race for it', async () => {
+    process.env.VIGIL_FEDERATED_PROVISIONING = 'existing';
+    resetIdentity();
+    const { user, enrolmentToken } = await identity().users.create({
+      email: 'paul.reyes@hospital.example',
+      name: 'Paul Reyes',
+      employeeId: 'E-41',
+      roles: ['nurse'],
+    });
+    const tokens = await Promise.all(
+      ['okta|41a', 'okta|41b', 'okta|41c'].map((sub) =>
+        sign({ sub, email: 'paul.reyes@hospital.example', email_verified: true, amr: ['mfa'] }),
+      ),
+    );
+
+    const answers = await Promise.all(tokens.map(exchange));
+    const enrolLater = await call(t.platform.httpUrl, 'POST', '/v1/auth/enrol', {
+      body: { token: enrolmentToken, password: 'Lantern-oyster-7429!' },
+    });
+
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 403, 403]);
+    const linked = await identity().users.get(user.id);
+    const winner = answers.findIndex((answer) => answer.status === 200);
+    expect(linked?.federated?.subject).toBe(['okta|41a', 'okta|41b', 'okta|41c'][winner]);
+    // The officer's link from before the provider took over no longer works.
+    expect(enrolLater.status).toBe(404);
     delete process.env.VIGIL_FEDERATED_PROVISIONING;
     resetIdentity();
   });

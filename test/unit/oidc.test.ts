@@ -176,6 +176,28 @@ describe('signatures and keys', () => {
     expect(jwks.requests).toBe(0);
   });
 
+  it('takes a token in its one canonical spelling only', async () => {
+    const token = await idToken();
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    // The last character of a segment whose length leaves spare bits can change those bits
+    // alone; decoders ignore them.
+    const last = signature.at(-1) as string;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const spareBits = alphabet[alphabet.indexOf(last) ^ 1] as string;
+    const variants = [
+      `${token}\n`,
+      ` ${token}`,
+      `${header}.${payload}.${signature.slice(0, 10)}\n${signature.slice(10)}`,
+      `${header}.${payload}.${signature}=`,
+      `${header}.${payload}.${signature.slice(0, -1)}${spareBits}`,
+    ];
+
+    await expect(verifier().verify(token)).resolves.toMatchObject({ subject: 'u-123' });
+    for (const variant of variants) {
+      await expect(verifier().verify(variant)).rejects.toEqual(refusal(401, 'malformed'));
+    }
+  });
+
   it('refuses an HS256 token, whatever secret signed it', async () => {
     const secret = new TextEncoder().encode('a shared secret of thirty-two by');
     const token = await new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'u-123', exp: NOW_S + 300 })
@@ -289,8 +311,33 @@ describe('claims', () => {
     });
     expect(unverified).not.toHaveProperty('email');
     expect(unverified.emailVerified).toBe(false);
-    // Kept for provisioning, but not proof enough to link an existing account.
+    // Kept, but not proof enough to provision or link an account by.
     expect(silent).toMatchObject({ email: 'dana@example.test', emailVerified: false });
+  });
+
+  it('counts a silent email as verified only for a provider trusted to vouch for its emails', async () => {
+    const trusting = verifier({ trustEmail: true });
+
+    const silent = await trusting.verify(await idToken({ email: 'dana@example.test' }));
+    const denied = await trusting.verify(
+      await idToken({ email: 'dana@example.test', email_verified: false }),
+    );
+
+    expect(silent).toMatchObject({ email: 'dana@example.test', emailVerified: true });
+    expect(denied).toMatchObject({ emailVerified: false });
+    expect(denied).not.toHaveProperty('email');
+  });
+
+  it('drops an email that is not plain ASCII rather than fold it onto another address', async () => {
+    const kelvin = await verifier().verify(
+      await idToken({ email: '\u212Aate.moss@example.test', email_verified: true }),
+    );
+    const padded = await verifier().verify(
+      await idToken({ email: ' kate.moss@example.test ', email_verified: true }),
+    );
+
+    expect(kelvin).not.toHaveProperty('email');
+    expect(padded).not.toHaveProperty('email');
   });
 
   it('refuses a token without sub', async () => {
@@ -334,7 +381,9 @@ describe('oidcConfigFrom', () => {
       jwksUrl: 'https://idp.example.test/keys',
       rolesClaim: 'groups',
       roleMap: { 'g-1': 'physician' },
+      trustEmail: false,
     });
+    expect(oidcConfigFrom({ ...env, VIGIL_OIDC_TRUST_EMAIL: 'true' })?.trustEmail).toBe(true);
   });
 
   it.each([
@@ -343,6 +392,11 @@ describe('oidcConfigFrom', () => {
     ['an unknown role', { ...env, VIGIL_OIDC_ROLE_MAP: '{"g":"admin"}' }, 'VIGIL_OIDC_ROLE_MAP'],
     ['a role map that is not JSON', { ...env, VIGIL_OIDC_ROLE_MAP: '{' }, 'VIGIL_OIDC_ROLE_MAP'],
     ['a role map array', { ...env, VIGIL_OIDC_ROLE_MAP: '["g"]' }, 'VIGIL_OIDC_ROLE_MAP'],
+    [
+      'a trust switch that is not a boolean',
+      { ...env, VIGIL_OIDC_TRUST_EMAIL: 'yes' },
+      'VIGIL_OIDC_TRUST_EMAIL',
+    ],
     [
       'a key set over plain http',
       { ...env, VIGIL_OIDC_JWKS_URL: 'http://idp.example.test/keys' },

@@ -227,7 +227,8 @@ async function provision(
     return provisioning === 'auto' ? syncRoles(existing, who, auth, ctx) : existing;
   }
   if (provisioning === 'existing') return linkExisting(who, auth, ctx);
-  if (!who.email || who.roles.length === 0) throw notProvisioned();
+  // An address the provider does not vouch for would claim that address for whoever holds it.
+  if (!who.email || !who.emailVerified || who.roles.length === 0) throw notProvisioned();
   let created;
   try {
     ({ user: created } = await users.create({
@@ -267,18 +268,21 @@ async function syncRoles(
   auth: Auth,
   ctx: ClientContext,
 ): Promise<User & Credentials> {
-  if (who.roles.length === 0) {
-    await auth.audit(user.id, 'login_refused', 'failure', ctx, 'no mapped role left');
-    throw notProvisioned();
-  }
   const same =
     who.roles.length === user.roles.length && who.roles.every((role) => user.roles.includes(role));
-  if (same) return user;
-  const updated = await identity().users.update(user.id, { roles: [...new Set(who.roles)] });
-  // Sessions carry the roles they were made with; none may outlive a change of access.
-  await identity().sessions.revokeAll(user.id, 'system');
-  await auth.audit(user.id, 'roles_synced', 'success', ctx, who.roles.join(' '));
-  return updated;
+  let current = user;
+  if (!same) {
+    // No mapped group left is the provider taking the access away: the account keeps no role.
+    current = await identity().users.update(user.id, { roles: [...new Set(who.roles)] });
+    // Sessions carry the roles they were made with; none may outlive a change of access.
+    await identity().sessions.revokeAll(user.id, 'system');
+    await auth.audit(user.id, 'roles_synced', 'success', ctx, who.roles.join(' ') || 'none');
+  }
+  if (current.roles.length === 0) {
+    await auth.audit(user.id, 'login_refused', 'failure', ctx, 'no mapped role');
+    throw notProvisioned();
+  }
+  return current;
 }
 
 /**
@@ -293,17 +297,9 @@ async function linkExisting(
 ): Promise<User & Credentials> {
   const users = identity().users;
   const user = who.email && who.emailVerified ? await users.byEmail(who.email) : undefined;
-  if (
-    !user ||
-    user.federated ||
-    user.status !== 'invited' ||
-    user.passwordHash ||
-    user.totpSecret
-  ) {
+  if (!user || !(await users.linkFederated(user.id, who.issuer, who.subject))) {
     throw notProvisioned();
   }
-  await users.linkFederated(user.id, who.issuer, who.subject);
-  await users.update(user.id, { status: 'active' });
   await auth.audit(user.id, 'federated_link', 'success', ctx, `${who.issuer} ${who.subject}`);
   return (await users.get(user.id)) ?? user;
 }
