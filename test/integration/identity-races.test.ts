@@ -1,6 +1,7 @@
 import { identity, resetIdentity } from '../../functions/identity/context';
 import { runtime, setRuntime } from '../../functions/platform/runtime';
 import { resetAuditLog } from '../../functions/audit/context';
+import { totpAt } from '../../functions/identity/totp';
 import { call, startTestPlatform, type TestPlatform } from '../support/platform';
 import { PASSWORD, TestClock, bearer, enrol, linkToken } from '../support/identity';
 
@@ -96,6 +97,33 @@ describe('identity under concurrent and hostile use', () => {
 
     expect(first.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
     expect(again.map((answer) => answer.status)).toEqual([401, 401, 401, 401]);
+  });
+
+  it('does not open an authenticator seed copied onto another account, and audits it', async () => {
+    const owner = await person('Clara Maass');
+    const other = await person('Linda Richards');
+    const sealed = (await identity().users.get(owner.id))?.totpSecret;
+    await identity().users.update(other.id, { totpSecret: sealed });
+
+    clock.advance(30_000);
+    const ticket = await login(other.email);
+    const res = await call(base, 'POST', '/v1/auth/mfa', {
+      body: { ticket: ticket.json.ticket, code: totpAt(owner.secret, clock.now()) },
+    });
+    const filter = encodeURIComponent(JSON.stringify({ userId: other.id }));
+    const audited = await call(base, 'GET', `/v1/audit-events?filter=${filter}`, {
+      headers: bearer(officer),
+    });
+
+    expect(res.status).toBe(409);
+    expect(res.json).toMatchObject({ error: 'mfa_unreadable' });
+    expect(JSON.stringify(res.json)).not.toContain(owner.secret);
+    expect(audited.status).toBe(200);
+    expect(
+      (audited.json as Array<{ userId: string; reason?: string }>).some(
+        (event) => event.userId === other.id && event.reason === 'mfa_seed_unreadable',
+      ),
+    ).toBe(true);
   });
 
   it('refuses enrolment through an unused link once the account is locked', async () => {

@@ -31,6 +31,14 @@ describe('LocalSealer', () => {
     );
   });
 
+  it('refuses a context whose values differ only in case', async () => {
+    const sealed = await sealer.seal(SEED, context);
+
+    await expect(sealer.open(sealed, { ...context, userId: 'U-OKAFOR' })).rejects.toThrow(
+      SealedValueError,
+    );
+  });
+
   it('refuses a value with one bit changed', async () => {
     const sealed = await sealer.seal(SEED, context);
     const raw = Buffer.from(sealed.slice('local:'.length), 'base64url');
@@ -54,8 +62,66 @@ describe('LocalSealer', () => {
   });
 });
 
+/**
+ * A KMS double that holds to the encryption context as KMS does: the blob opens only with
+ * the context it was made with, in any key order, values compared exactly.
+ */
+function contextEnforcingKms(kms: ReturnType<typeof mockClient>) {
+  const made = new Map<string, Record<string, string>>();
+  const same = (a: Record<string, string>, b: Record<string, string>) =>
+    Object.keys(a).length === Object.keys(b).length &&
+    Object.entries(a).every(([key, value]) => b[key] === value);
+  kms
+    .on(EncryptCommand)
+    .callsFake((input: { Plaintext: Uint8Array; EncryptionContext: Record<string, string> }) => {
+      const blob = Buffer.concat([randomBytes(8), Buffer.from(input.Plaintext)]);
+      made.set(blob.toString('base64'), input.EncryptionContext);
+      return { CiphertextBlob: blob };
+    });
+  kms
+    .on(DecryptCommand)
+    .callsFake(
+      (input: { CiphertextBlob: Uint8Array; EncryptionContext: Record<string, string> }) => {
+        const blob = Buffer.from(input.CiphertextBlob);
+        const context = made.get(blob.toString('base64'));
+        if (!context || !same(context, input.EncryptionContext ?? {})) {
+          throw Object.assign(new Error('InvalidCiphertextException'), {
+            name: 'InvalidCiphertextException',
+          });
+        }
+        return { Plaintext: blob.subarray(8) };
+      },
+    );
+}
+
+/** One stub of the KMS client for every test here: a second would replace the first. */
+const kms = mockClient(KMSClient);
+
+describe('KmsSealer against a KMS that enforces the encryption context', () => {
+  beforeEach(() => contextEnforcingKms(kms));
+  afterEach(() => kms.reset());
+  const sealer = () => new KmsSealer(new KMSClient({}), 'alias/vigil-data');
+  const record = { purpose: 'totp-secret', userId: 'r-1' };
+
+  it('opens with the same context, in any key order', async () => {
+    const sealed = await sealer().seal(SEED, record);
+
+    expect(await sealer().open(sealed, { userId: 'r-1', purpose: 'totp-secret' })).toBe(SEED);
+  });
+
+  it('does not open a value copied onto another account, or a context differing in case', async () => {
+    const sealed = await sealer().seal(SEED, record);
+
+    await expect(sealer().open(sealed, { ...record, userId: 'r-2' })).rejects.toThrow(
+      SealedValueError,
+    );
+    await expect(sealer().open(sealed, { ...record, userId: 'R-1' })).rejects.toThrow(
+      SealedValueError,
+    );
+  });
+});
+
 describe('KmsSealer', () => {
-  const kms = mockClient(KMSClient);
   afterEach(() => kms.reset());
 
   it('encrypts under the data key with the context as encryption context', async () => {
