@@ -35,6 +35,17 @@ export const DEFAULT_GROUPS_ATTRIBUTE =
 /** Responses carrying hundreds of groups stay well below this; more is refused unparsed. */
 export const MAX_SAML_RESPONSE_LENGTH = 512 * 1024;
 
+/**
+ * Bounds on the document's shape, checked before any XML library sees it: signature checking
+ * and xml2js are slow on deep or wide trees, and a real response has a few hundred elements
+ * nested fewer than 15 deep.
+ */
+export const MAX_SAML_ELEMENTS = 10_000;
+export const MAX_SAML_DEPTH = 64;
+
+/** SAML Core 8.3.7 caps persistent NameIDs at 256 characters; ids get the same bound. */
+export const MAX_IDENTIFIER_LENGTH = 256;
+
 /** How long a sign-in we started may take at the identity provider. */
 export const REQUEST_TTL_MS = 10 * 60_000;
 
@@ -174,6 +185,8 @@ const REASON_OF_MESSAGE: [RegExp, SamlReason][] = [
   [/InResponseTo/i, 'unknown_request'],
   [/signature/i, 'signature'],
   [/expired/i, 'expired'],
+  // node-saml's words when every bearer confirmation is outside its validity window.
+  [/No valid subject confirmation/i, 'expired'],
   [/not yet valid/i, 'not_yet_valid'],
   [/audience/i, 'audience'],
 ];
@@ -240,12 +253,56 @@ function acceptedUntil(windows: XmlNode[], now: number): Date {
 }
 
 /**
+ * Refuses, unparsed, a document no identity provider sends: one with a DTD (entity expansion)
+ * or more elements or nesting than any response needs. The count is lexical: in XML a literal
+ * `<` starts markup everywhere but in comments and CDATA, which a response has no use for, so
+ * each one opens a tag, and only comments, declarations and instructions open none.
+ */
+function refuseUnreasonableShape(xml: string): void {
+  let elements = 0;
+  let depth = 0;
+  const tag = /<(\/?)([^<]*)/g;
+  for (let match = tag.exec(xml); match; match = tag.exec(xml)) {
+    const [, closing, rest = ''] = match;
+    if (rest.startsWith('!')) {
+      if (/^!DOCTYPE|^!ENTITY/i.test(rest)) throw new SamlError(401, 'malformed');
+      continue;
+    }
+    if (rest.startsWith('?')) continue;
+    if (closing) {
+      depth -= 1;
+      continue;
+    }
+    elements += 1;
+    if (!selfClosing(rest)) depth += 1;
+    if (elements > MAX_SAML_ELEMENTS || depth > MAX_SAML_DEPTH) {
+      throw new SamlError(401, 'malformed');
+    }
+  }
+}
+
+/** Whether the tag at the start of `rest` (text after `<`) ends `/>`; quoted values skipped. */
+function selfClosing(rest: string): boolean {
+  let quote = '';
+  for (let i = 0; i < rest.length; i += 1) {
+    const c = rest[i];
+    if (quote) {
+      if (c === quote) quote = '';
+    } else if (c === '"' || c === "'") {
+      quote = c;
+    } else if (c === '>') {
+      return rest[i - 1] === '/';
+    }
+  }
+  return false;
+}
+
+/**
  * Refuses a response if any signature in it names SHA-1. node-saml verifies whichever
  * algorithm the signature declares, and its verified XML no longer carries the signature, so
  * the document is read again here, by a parser, which also resolves any character references.
  */
-function refuseWeakSignatures(samlResponseBase64: string): void {
-  const xml = Buffer.from(samlResponseBase64, 'base64').toString('utf8');
+function refuseWeakSignatures(xml: string): void {
   const quiet = () => undefined;
   const doc = new DOMParser({
     errorHandler: { warning: quiet, error: quiet, fatalError: quiet },
@@ -273,6 +330,7 @@ function identityOf(profile: Profile, config: SamlConfig): SamlIdentity {
   if (typeof issuer !== 'string' || !issuer || typeof nameID !== 'string' || !nameID) {
     throw new SamlError(401, 'claims');
   }
+  if (nameID.length > MAX_IDENTIFIER_LENGTH) throw new SamlError(401, 'claims');
   // Attributes are read from their own map, where none can shadow a profile field.
   const attributes = isNode(profile.attributes) ? profile.attributes : {};
   const email = plainEmail(stringValues(profile.email)[0] ?? firstOf(attributes, EMAIL_ATTRIBUTES));
@@ -328,11 +386,13 @@ export class SamlVerifier {
     const { config, saml } = this;
     if (!config || !saml) throw new SamlError(503, 'not_configured');
     if (samlResponseBase64.length > MAX_SAML_RESPONSE_LENGTH) throw new SamlError(401, 'malformed');
+    const xml = Buffer.from(samlResponseBase64, 'base64').toString('utf8');
+    refuseUnreasonableShape(xml);
     const profile = await validated(saml, samlResponseBase64);
     const assertion = signedAssertionOf(profile);
     const id = attribute(assertion, 'ID');
-    if (!id) throw new SamlError(401, 'malformed');
-    refuseWeakSignatures(samlResponseBase64);
+    if (!id || id.length > MAX_IDENTIFIER_LENGTH) throw new SamlError(401, 'malformed');
+    refuseWeakSignatures(xml);
     if (profile.issuer !== config.idpIssuer) throw new SamlError(401, 'issuer');
 
     // node-saml reads the process clock; these checks use ours, so both must agree.

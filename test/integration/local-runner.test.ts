@@ -138,6 +138,21 @@ describe('the local HTTP runner', () => {
     expect(res.json).not.toHaveProperty('message');
   });
 
+  it('reads a path that starts with two slashes as a path, not as a host', async () => {
+    const res = await rawRequest(base, '//v1/auth/session');
+    expect(res.status).toBe(404);
+    expect(JSON.stringify(res.json)).toContain('GET //v1/auth/session');
+  });
+
+  it('answers preflight with the methods, headers and how long to keep them', async () => {
+    const res = await call(base, 'OPTIONS', '/v1/auth/login', { headers: { origin: CONSOLE } });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe(CONSOLE);
+    expect(res.headers.get('access-control-allow-credentials')).toBe('true');
+    expect(res.headers.get('access-control-allow-methods')).toContain('DELETE');
+    expect(res.headers.get('access-control-max-age')).toBe('600');
+  });
+
   it('answers the authorizer refusals in the same shape', async () => {
     const event = [{ id: 'runner-1' }];
     const missing = await call(base, 'POST', '/v1/audit/events', { body: event });

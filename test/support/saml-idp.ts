@@ -87,6 +87,9 @@ export interface AssertionOptions {
   inResponseTo?: string;
   /** The request the signed confirmation names, when it differs; null leaves it out. */
   confirmationInResponseTo?: string | null;
+  nameId?: string;
+  /** Raw XML placed inside the assertion's attribute statement. */
+  extraAttributes?: string;
 }
 
 /** A Web SSO response from the test IdP, valid now (by the real clock) unless told otherwise. */
@@ -101,6 +104,8 @@ export function responseXml(options: AssertionOptions = {}): string {
     issuer = IDP,
     inResponseTo,
     confirmationInResponseTo = inResponseTo,
+    nameId = 'n-7f3a',
+    extraAttributes = '',
   } = options;
   const answering = (id: string | null | undefined) => (id ? ` InResponseTo="${id}"` : '');
   const [at, from, until] = [new Date(now - 5_000), notBefore, notOnOrAfter].map((instant) =>
@@ -120,7 +125,7 @@ export function responseXml(options: AssertionOptions = {}): string {
     <saml:Issuer>${issuer}</saml:Issuer>
     <saml:Subject>
       <saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
-        >n-7f3a</saml:NameID>
+        >${nameId}</saml:NameID>
       <saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">
         <saml:SubjectConfirmationData NotOnOrAfter="${until}" Recipient="${recipient}"${answering(confirmationInResponseTo)}/>
       </saml:SubjectConfirmation>
@@ -138,7 +143,7 @@ export function responseXml(options: AssertionOptions = {}): string {
     <saml:AttributeStatement>
       ${attribute(GROUPS, groups)}
       ${attribute(EMAIL, ['dana@example.test'])}
-      ${attribute(NAME, ['Dana Chen'])}
+      ${attribute(NAME, ['Dana Chen'])}${extraAttributes}
     </saml:AttributeStatement>
   </saml:Assertion>
 </samlp:Response>`;

@@ -2,6 +2,9 @@ import { X509Certificate } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import {
   CLOCK_SKEW_MS,
+  MAX_IDENTIFIER_LENGTH,
+  MAX_SAML_DEPTH,
+  MAX_SAML_ELEMENTS,
   SamlVerifier,
   samlConfigFrom,
   type ReplayGuard,
@@ -193,10 +196,65 @@ describe('SamlVerifier', () => {
     ).rejects.toEqual(refusal(503, 'not_configured'));
   });
 
+  it('refuses a NameID longer than SAML allows a persistent identifier', async () => {
+    const verifier = new SamlVerifier(config, memoryGuards().guards);
+
+    await expect(
+      verifier.verifyPostResponse(
+        signedResponse({ nameId: 'n'.repeat(MAX_IDENTIFIER_LENGTH + 1) }),
+      ),
+    ).rejects.toEqual(refusal(401, 'claims'));
+    await expect(
+      verifier.verifyPostResponse(signedResponse({ nameId: 'n'.repeat(MAX_IDENTIFIER_LENGTH) })),
+    ).resolves.toEqual(expect.objectContaining({ subject: 'n'.repeat(MAX_IDENTIFIER_LENGTH) }));
+  });
+
   it('refuses a response that is not XML', async () => {
     await expect(
       new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(posted('not xml')),
     ).rejects.toEqual(refusal(401, 'malformed'));
+  });
+});
+
+describe('SamlVerifier, documents no identity provider sends', () => {
+  /** What the shape check must refuse before signature checking would spend time on it. */
+  const verify = (xml: string) =>
+    new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(posted(xml));
+
+  it('still accepts a signed response with quoted ">" and self-closing tags', async () => {
+    const quoted = '<saml:Attribute Name="a>b"><saml:AttributeValue/></saml:Attribute>';
+
+    await expect(verify(signAssertion(responseXml({ extraAttributes: quoted })))).resolves.toEqual(
+      expect.objectContaining({ subject: 'n-7f3a' }),
+    );
+  });
+
+  it('refuses a document type declaration, where entity expansion lives', async () => {
+    const xml = `<!DOCTYPE r [<!ENTITY a "aaaa">]>${signAssertion(responseXml())}`;
+
+    await expect(verify(xml)).rejects.toEqual(refusal(401, 'malformed'));
+  });
+
+  it(`refuses nesting deeper than ${MAX_SAML_DEPTH}, signed or not`, async () => {
+    const depth = MAX_SAML_DEPTH;
+    const deep = `${'<x>'.repeat(depth)}${'</x>'.repeat(depth)}`;
+
+    await expect(verify(signAssertion(responseXml({ extraAttributes: deep })))).rejects.toEqual(
+      refusal(401, 'malformed'),
+    );
+    const deeper = `${'<x>'.repeat(50_000)}${'</x>'.repeat(50_000)}`;
+    await expect(verify(responseXml({ extraAttributes: deeper }))).rejects.toEqual(
+      refusal(401, 'malformed'),
+    );
+  });
+
+  it(`refuses more than ${MAX_SAML_ELEMENTS} elements`, async () => {
+    const wide = '<x/>'.repeat(MAX_SAML_ELEMENTS);
+
+    // Unsigned: refused as malformed shows the shape was judged before the signature.
+    await expect(verify(responseXml({ extraAttributes: wide }))).rejects.toEqual(
+      refusal(401, 'malformed'),
+    );
   });
 });
 
@@ -240,6 +298,19 @@ describe('SamlVerifier, signing in from Vigil (the default)', () => {
     await expect(
       verifier.verifyPostResponse(signedResponse({ inResponseTo: requestId }), requestId),
     ).rejects.toEqual(refusal(401, 'unknown_request'));
+  });
+
+  it('refuses an expired answer as expired', async () => {
+    const { verifier, requestId } = await started();
+    const response = signedResponse({
+      inResponseTo: requestId,
+      notBefore: new Date(Date.now() - 20 * MINUTE),
+      notOnOrAfter: new Date(Date.now() - 10 * MINUTE),
+    });
+
+    await expect(verifier.verifyPostResponse(response, requestId)).rejects.toEqual(
+      refusal(401, 'expired'),
+    );
   });
 
   it('refuses a response nobody asked for', async () => {

@@ -244,12 +244,16 @@ async function serveApi(
         ...corsHeaders(origin, corsOrigins),
         'access-control-allow-methods': 'GET,POST,PUT,DELETE,OPTIONS',
         'access-control-allow-headers': 'content-type,authorization,x-api-key',
+        'access-control-max-age': '600',
       });
       return;
     }
     let url: URL;
+    const target = req.url ?? '/';
     try {
-      url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      // Prefixed rather than resolved: `//v1/...` is a path here, not a host named v1.
+      if (!target.startsWith('/')) throw new TypeError('not origin-form');
+      url = new URL(`http://127.0.0.1${target}`);
     } catch {
       throw badRequest('path', 'the request target is not a valid path');
     }

@@ -17,6 +17,10 @@ export const KEY_ATTRIBUTES = [
   'gsi4sk',
 ];
 
+/** DynamoDB's key size limits, for the table and every index alike. */
+export const MAX_PARTITION_KEY_BYTES = 2048;
+export const MAX_SORT_KEY_BYTES = 1024;
+
 export class StoreRuleError extends Error {
   constructor(
     readonly attribute: string,
@@ -37,6 +41,10 @@ export function assertStorable(item: Item): void {
     if (value === undefined) continue;
     if (typeof value !== 'string') throw new StoreRuleError(name, 'must be a string');
     if (value.length === 0) throw new StoreRuleError(name, 'must not be an empty string');
+    const limit = name.endsWith('pk') ? MAX_PARTITION_KEY_BYTES : MAX_SORT_KEY_BYTES;
+    if (Buffer.byteLength(value) > limit) {
+      throw new StoreRuleError(name, `is over the ${limit} byte key limit`);
+    }
   }
   const size = itemSize(item);
   if (size > MAX_ITEM_BYTES) {
