@@ -18,7 +18,6 @@ export function usersCommands(cli: Command): void {
     .option('--name <name>', 'first and last name (default: from the email)')
     .option('--employee-id <id>', 'employee number (a person needs this or --npi)')
     .option('--npi <npi>', 'National Provider Identifier (10 digits)')
-    .option('--service', 'a service account (cannot hold PHI roles)')
     .action(
       (opts: {
         email: string;
@@ -26,11 +25,9 @@ export function usersCommands(cli: Command): void {
         name?: string;
         employeeId?: string;
         npi?: string;
-        service?: boolean;
       }) =>
         withLocalRuntime(async () => {
           const { user, enrolmentToken } = await identity().users.create({
-            kind: opts.service ? 'service' : 'person',
             email: opts.email,
             name: opts.name ?? nameFromEmail(opts.email),
             employeeId: opts.employeeId,

@@ -1,7 +1,9 @@
 /**
  * The identity model shared by users, credentials, sessions and federation. Every person has
- * one account (45 CFR 164.312(a)(2)(i), unique user identification); services are a separate
- * principal type that can never hold a role that reaches PHI.
+ * one account (45 CFR 164.312(a)(2)(i), unique user identification). Services are a separate
+ * principal type, never a user: an API key (functions/audit/producers.ts) holding a producer
+ * role, which is not a person role, so no service can hold a role that reaches PHI, sign in,
+ * or open a session.
  */
 
 export const PERSON_ROLES = [
@@ -21,7 +23,8 @@ export type PersonRole = (typeof PERSON_ROLES)[number];
 /** Roles that read or change PHI; every account holding one must use MFA. */
 export const PHI_ROLES: readonly PersonRole[] = PERSON_ROLES;
 
-export type PrincipalKind = 'person' | 'service';
+/** Every user account is a person's; the field names the principal type in what is stored. */
+export type PrincipalKind = 'person';
 export type UserStatus = 'invited' | 'active' | 'locked' | 'disabled';
 
 export interface User {

@@ -9,7 +9,6 @@ import {
 import {
   type PersonRole,
   PERSON_ROLES,
-  PHI_ROLES,
   type PrincipalKind,
   type User,
   type UserStatus,
@@ -102,7 +101,13 @@ const hash = (text: string) => crypto.hash('sha256', text, 'hex');
 const EMPLOYEE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function validateNewUser(input: NewUser): void {
-  const kind = input.kind ?? 'person';
+  const kind: string = input.kind ?? 'person';
+  if (kind !== 'person') {
+    throw new UserError(
+      'kind',
+      'user accounts are for people; a service gets an API key (vigil producers create)',
+    );
+  }
   const email = input.email?.trim().toLowerCase() ?? '';
   if (!EMAIL.test(email)) throw new UserError('email', 'must be a work email address');
   const local = email.split('@')[0] ?? '';
@@ -135,9 +140,6 @@ export function validateNewUser(input: NewUser): void {
   }
   for (const role of input.roles) {
     if (!PERSON_ROLES.includes(role)) throw new UserError('roles', `${String(role)} is not a role`);
-    if (kind === 'service' && PHI_ROLES.includes(role)) {
-      throw new UserError('roles', 'a service account cannot hold a role that reaches PHI');
-    }
   }
 }
 
@@ -184,7 +186,7 @@ export class Users {
     };
     const user: User = {
       id,
-      kind: input.kind ?? 'person',
+      kind: 'person',
       email,
       name: input.name.trim(),
       employeeId: input.employeeId,

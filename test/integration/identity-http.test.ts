@@ -108,7 +108,7 @@ describe('identity over HTTP', () => {
     expect(res.json.field).toBe('employeeId');
   });
 
-  it('refuses a PHI role for a service account', async () => {
+  it('refuses a service as a user, so no service can hold a PHI role', async () => {
     const res = await createUser({
       kind: 'service',
       email: 'etl@hospital.example',
@@ -116,7 +116,10 @@ describe('identity over HTTP', () => {
       roles: ['physician'],
     });
     expect(res.status).toBe(400);
-    expect(res.json.field).toBe('roles');
+    expect(res.json.field).toBe('kind');
+    expect(res.json.reason).toMatch(/API key/);
+    const listed = await call(base, 'GET', '/v1/users', { headers: bearer(officer.token) });
+    expect(JSON.stringify(listed.json)).not.toContain('etl@hospital.example');
   });
 
   it('leaves the email free when a creation is refused for a taken employee id', async () => {

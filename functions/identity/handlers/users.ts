@@ -94,7 +94,7 @@ function onlyKeys(body: Record<string, unknown>, allowed: string[]): Record<stri
 async function create(request: HttpRequest): Promise<HttpResult> {
   const body = onlyKeys(objectBody(request), CREATE_KEYS);
   const { user, enrolmentToken } = await identity().users.create({
-    kind: body.kind === 'service' ? 'service' : 'person',
+    kind: (body.kind ?? 'person') as 'person',
     email: String(body.email ?? ''),
     name: String(body.name ?? ''),
     employeeId: optionalString(body.employeeId),
