@@ -49,7 +49,10 @@ function event(i: number) {
 }
 
 function progress(label: string, done: number, total: number) {
-  if (done % 5000 === 0 || done === total) process.stderr.write(`  ${label} ${done}/${total}\r`);
+  if (done % 5000 !== 0 && done !== total) return;
+  // Rewritten in place on a terminal; one line each in a log, and the last always ends one.
+  const end = done === total || !process.stderr.isTTY ? '\n' : '\r';
+  process.stderr.write(`  ${label} ${done}/${total}${end}`);
 }
 
 /**
