@@ -76,9 +76,14 @@ function rememberAssertion(id: string, notOnOrAfter: Date): Promise<boolean> {
   return firstUse(keys.samlAssertion(id), notOnOrAfter);
 }
 
-/** An OIDC ID token is exchanged once; its hash is remembered until it expires. */
+/**
+ * An OIDC ID token is exchanged once; the hash of what was signed (header and payload) is
+ * remembered until it expires. The signature is left out because it is not unique: an ECDSA
+ * signature (r, s) verifies as (r, n - s) too, so one token has two valid spellings.
+ */
 export function spendIdToken(idToken: string, validUntil: Date): Promise<boolean> {
-  return firstUse(keys.idToken(crypto.hash('sha256', idToken, 'hex')), validUntil);
+  const signed = idToken.slice(0, idToken.lastIndexOf('.'));
+  return firstUse(keys.idToken(crypto.hash('sha256', signed, 'hex')), validUntil);
 }
 
 /** True the first time a key is recorded; the record outlives `until` by five minutes. */

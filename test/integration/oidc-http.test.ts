@@ -16,14 +16,17 @@ describe('OIDC sign-in over HTTP', () => {
   let t: TestPlatform;
   let jwks: Server;
   let sign: (claims: Record<string, unknown>, expiry?: string) => Promise<string>;
+  let signEs: (claims: Record<string, unknown>) => Promise<string>;
   const saved = { ...process.env };
 
   beforeAll(async () => {
     const { privateKey, publicKey } = await generateKeyPair('RS256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    const ec = await generateKeyPair('ES256');
+    const ecJwk = { ...(await exportJWK(ec.publicKey)), kid: 'k2', alg: 'ES256', use: 'sig' };
     jwks = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ keys: [jwk] }));
+      res.end(JSON.stringify({ keys: [jwk, ecJwk] }));
     });
     await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', () => resolve()));
     const port = (jwks.address() as AddressInfo).port;
@@ -33,6 +36,12 @@ describe('OIDC sign-in over HTTP', () => {
         .setIssuedAt()
         .setExpirationTime(expiry)
         .sign(privateKey);
+    signEs = (claims) =>
+      new SignJWT({ iss: ISSUER, aud: AUDIENCE, ...claims })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k2' })
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(ec.privateKey);
 
     t = await startTestPlatform();
     Object.assign(process.env, {
@@ -167,6 +176,32 @@ describe('OIDC sign-in over HTTP', () => {
     expect(first.json).toMatchObject({ status: 'signed_in' });
     expect(again.status).toBe(401);
     expect(again.json).toMatchObject({ error: 'invalid_token', reason: 'replayed' });
+  });
+
+  it('exchanges an ECDSA-signed token once, however its signature is spelt', async () => {
+    const idToken = await signEs({
+      sub: 'okta|31',
+      email: 'grace.hopper@hospital.example',
+      name: 'Grace Hopper',
+      email_verified: true,
+      groups: ['ehr-nurses'],
+      amr: ['mfa'],
+    });
+    // (r, s) and (r, n - s) are both valid P-256 signatures over the same bytes.
+    const [header, payload, signature] = idToken.split('.') as [string, string, string];
+    const raw = Buffer.from(signature, 'base64url');
+    const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+    const s = BigInt(`0x${raw.subarray(32).toString('hex')}`);
+    const flipped = Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex');
+    const twin = `${header}.${payload}.${Buffer.concat([raw.subarray(0, 32), flipped]).toString('base64url')}`;
+
+    const first = await exchange(idToken);
+    const second = await exchange(twin);
+
+    expect(first.json).toMatchObject({ status: 'signed_in' });
+    expect(twin).not.toBe(idToken);
+    expect(second.status).toBe(401);
+    expect(second.json).toMatchObject({ error: 'invalid_token', reason: 'replayed' });
   });
 
   it('refuses a token that stays valid for more than a day', async () => {
