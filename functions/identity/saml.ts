@@ -36,12 +36,16 @@ export const DEFAULT_GROUPS_ATTRIBUTE =
 export const MAX_SAML_RESPONSE_LENGTH = 512 * 1024;
 
 /**
- * Bounds on the document's shape, checked before any XML library sees it: signature checking
- * and xml2js are slow on deep or wide trees, and a real response has a few hundred elements
- * nested fewer than 15 deep.
+ * Bounds on the document's shape, checked before any XML library sees it, so that a post
+ * nobody signed costs little: signature checking and parsing cost some 0.3 ms per element,
+ * more with many namespace declarations (at these bounds, about 300 ms at worst on one core).
+ * A real response has a few hundred elements at most (Entra ID sends up to 150 groups, then
+ * a link instead), nested fewer than 15 deep, with a handful of attributes on each.
  */
-export const MAX_SAML_ELEMENTS = 10_000;
-export const MAX_SAML_DEPTH = 64;
+export const MAX_SAML_ELEMENTS = 1_000;
+export const MAX_SAML_DEPTH = 32;
+export const MAX_SAML_ATTRIBUTES_PER_ELEMENT = 32;
+export const MAX_SAML_ATTRIBUTES = 2_000;
 
 /** SAML Core 8.3.7 caps persistent NameIDs at 256 characters; ids get the same bound. */
 export const MAX_IDENTIFIER_LENGTH = 256;
@@ -56,7 +60,14 @@ const XMLDSIG = 'http://www.w3.org/2000/09/xmldsig#';
 /** SAML Core 3.0 section 3.1: the only confirmation method the Web SSO profile allows. */
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 
-const EMAIL_ATTRIBUTES = ['http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress'];
+/** Where providers put the email, most specific first: Entra ID / AD FS, the LDAP OID, then plain names. */
+const EMAIL_ATTRIBUTES = [
+  'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
+  'urn:oid:0.9.2342.19200300.100.1.3',
+  'email',
+  'mail',
+];
+const EMAIL_NAME_ID = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
 const NAME_ATTRIBUTES = [
   'http://schemas.microsoft.com/identity/claims/displayname',
   'urn:oid:2.16.840.1.113730.3.1.241',
@@ -193,6 +204,7 @@ const REASON_OF_MESSAGE: [RegExp, SamlReason][] = [
 
 /** Never keeps the cause: node-saml's messages quote values from the response. */
 function classify(error: unknown): SamlError {
+  if (error instanceof LedgerUnavailable) return new SamlError(503, 'unavailable');
   if (error instanceof SamlStatusError) return new SamlError(401, 'idp_status');
   const message = error instanceof Error ? error.message : '';
   const match = REASON_OF_MESSAGE.find(([pattern]) => pattern.test(message));
@@ -207,6 +219,12 @@ const isNode = (value: unknown): value is XmlNode => typeof value === 'object' &
 function children(node: XmlNode | undefined, name: string): XmlNode[] {
   const value = node?.[name];
   return Array.isArray(value) ? value.filter(isNode) : [];
+}
+
+/** An element's text, which node-saml's parser keeps under `_`. */
+function textOf(node: XmlNode | undefined): string | undefined {
+  const value = node?._;
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 function attribute(node: XmlNode | undefined, name: string): string | undefined {
@@ -253,48 +271,66 @@ function acceptedUntil(windows: XmlNode[], now: number): Date {
 }
 
 /**
- * Refuses, unparsed, a document no identity provider sends: one with a DTD (entity expansion)
- * or more elements or nesting than any response needs. The count is lexical: in XML a literal
- * `<` starts markup everywhere but in comments and CDATA, which a response has no use for, so
- * each one opens a tag, and only comments, declarations and instructions open none.
+ * Refuses, unparsed, a document no identity provider sends: one with a DTD (entity expansion),
+ * or with more elements, nesting or attributes on one element than any response needs. The
+ * scan is lexical and linear: comments, CDATA and processing instructions are skipped whole,
+ * and a tag ends at the first `>` outside quotes.
  */
 function refuseUnreasonableShape(xml: string): void {
+  const malformed = () => new SamlError(401, 'malformed');
+  const past = (terminator: string, from: number) => {
+    const found = xml.indexOf(terminator, from);
+    if (found === -1) throw malformed();
+    return found + terminator.length;
+  };
   let elements = 0;
   let depth = 0;
-  const tag = /<(\/?)([^<]*)/g;
-  for (let match = tag.exec(xml); match; match = tag.exec(xml)) {
-    const [, closing, rest = ''] = match;
-    if (rest.startsWith('!')) {
-      if (/^!DOCTYPE|^!ENTITY/i.test(rest)) throw new SamlError(401, 'malformed');
-      continue;
-    }
-    if (rest.startsWith('?')) continue;
-    if (closing) {
+  let attributeCount = 0;
+  for (let at = xml.indexOf('<'); at !== -1; at = xml.indexOf('<', at)) {
+    if (xml.startsWith('<!--', at)) at = past('-->', at + 4);
+    else if (xml.startsWith('<![CDATA[', at)) at = past(']]>', at + 9);
+    else if (xml.startsWith('<?', at)) at = past('?>', at + 2);
+    else if (xml.startsWith('<!', at))
+      throw malformed(); // DOCTYPE, ENTITY and their kin
+    else if (xml.startsWith('</', at)) {
       depth -= 1;
-      continue;
-    }
-    elements += 1;
-    if (!selfClosing(rest)) depth += 1;
-    if (elements > MAX_SAML_ELEMENTS || depth > MAX_SAML_DEPTH) {
-      throw new SamlError(401, 'malformed');
+      if (depth < 0) throw malformed();
+      at = past('>', at + 2);
+    } else {
+      const { end, attributes } = scanTag(xml, at + 1);
+      if (end === -1) throw malformed();
+      elements += 1;
+      attributeCount += attributes;
+      if (xml[end - 1] !== '/') depth += 1;
+      if (
+        elements > MAX_SAML_ELEMENTS ||
+        depth > MAX_SAML_DEPTH ||
+        attributes > MAX_SAML_ATTRIBUTES_PER_ELEMENT ||
+        attributeCount > MAX_SAML_ATTRIBUTES
+      ) {
+        throw malformed();
+      }
+      at = end + 1;
     }
   }
 }
 
-/** Whether the tag at the start of `rest` (text after `<`) ends `/>`; quoted values skipped. */
-function selfClosing(rest: string): boolean {
+/** The index of the `>` that ends the tag starting at `from`, and how many attributes it has. */
+function scanTag(xml: string, from: number): { end: number; attributes: number } {
   let quote = '';
-  for (let i = 0; i < rest.length; i += 1) {
-    const c = rest[i];
+  let attributes = 0;
+  for (let i = from; i < xml.length; i += 1) {
+    const c = xml[i];
     if (quote) {
       if (c === quote) quote = '';
     } else if (c === '"' || c === "'") {
       quote = c;
+      attributes += 1;
     } else if (c === '>') {
-      return rest[i - 1] === '/';
+      return { end: i, attributes };
     }
   }
-  return false;
+  return { end: -1, attributes };
 }
 
 /**
@@ -325,15 +361,21 @@ function firstOf(attributes: Record<string, unknown>, names: string[]): string |
   return names.flatMap((name) => stringValues(attributes[name]))[0];
 }
 
-function identityOf(profile: Profile, config: SamlConfig): SamlIdentity {
-  const { issuer, nameID } = profile;
-  if (typeof issuer !== 'string' || !issuer || typeof nameID !== 'string' || !nameID) {
+/**
+ * Who the signed assertion names. Issuer and NameID are read from their own elements and the
+ * rest from the attribute map: node-saml also copies attributes onto the profile beside its own
+ * fields, where an attribute named `nameID` or `issuer` could stand in for a missing element.
+ */
+function identityOf(profile: Profile, assertion: XmlNode, config: SamlConfig): SamlIdentity {
+  const issuer = textOf(children(assertion, 'Issuer')[0]);
+  const nameIdNode = children(children(assertion, 'Subject')[0], 'NameID')[0];
+  const nameID = textOf(nameIdNode);
+  if (!issuer || !nameID || nameID.length > MAX_IDENTIFIER_LENGTH) {
     throw new SamlError(401, 'claims');
   }
-  if (nameID.length > MAX_IDENTIFIER_LENGTH) throw new SamlError(401, 'claims');
-  // Attributes are read from their own map, where none can shadow a profile field.
   const attributes = isNode(profile.attributes) ? profile.attributes : {};
-  const email = plainEmail(stringValues(profile.email)[0] ?? firstOf(attributes, EMAIL_ATTRIBUTES));
+  const nameIdEmail = attribute(nameIdNode, 'Format') === EMAIL_NAME_ID ? nameID : undefined;
+  const email = plainEmail(firstOf(attributes, EMAIL_ATTRIBUTES) ?? nameIdEmail);
   const name = firstOf(attributes, NAME_ATTRIBUTES);
   return {
     issuer,
@@ -393,7 +435,9 @@ export class SamlVerifier {
     const id = attribute(assertion, 'ID');
     if (!id || id.length > MAX_IDENTIFIER_LENGTH) throw new SamlError(401, 'malformed');
     refuseWeakSignatures(xml);
-    if (profile.issuer !== config.idpIssuer) throw new SamlError(401, 'issuer');
+    if (textOf(children(assertion, 'Issuer')[0]) !== config.idpIssuer) {
+      throw new SamlError(401, 'issuer');
+    }
 
     // node-saml reads the process clock; these checks use ours, so both must agree.
     const confirmation = bearerConfirmation(assertion, config.callbackUrl);
@@ -407,7 +451,7 @@ export class SamlVerifier {
       throw new SamlError(401, 'unsolicited');
     }
 
-    const identity = identityOf(profile, config);
+    const identity = identityOf(profile, assertion, config);
     if (answered !== undefined) await this.answer(answered, requestId);
     await this.consume(id, until);
     return identity;
@@ -465,9 +509,25 @@ function requestCache(ledger: RequestLedger): CacheProvider {
       await ledger.save(key, value);
       return { value, createdAt: Date.now() };
     },
-    getAsync: async (key) => (await ledger.issuedAt(key)) ?? null,
+    getAsync: async (key) => {
+      // Our ids are short; a longer one was never sent, and is not looked up.
+      if (key.length > MAX_IDENTIFIER_LENGTH) return null;
+      try {
+        return (await ledger.issuedAt(key)) ?? null;
+      } catch (error) {
+        throw new LedgerUnavailable(error);
+      }
+    },
     removeAsync: async () => null,
   };
+}
+
+/** The request ledger could not be read: the response is undecided, not refused. */
+class LedgerUnavailable extends Error {
+  constructor(cause: unknown) {
+    super('the sign-in request ledger is unavailable', { cause });
+    this.name = 'LedgerUnavailable';
+  }
 }
 
 async function validated(saml: SAML, samlResponseBase64: string): Promise<Profile> {

@@ -87,7 +87,8 @@ export interface AssertionOptions {
   inResponseTo?: string;
   /** The request the signed confirmation names, when it differs; null leaves it out. */
   confirmationInResponseTo?: string | null;
-  nameId?: string;
+  /** null leaves the NameID element out. */
+  nameId?: string | null;
   /** Raw XML placed inside the assertion's attribute statement. */
   extraAttributes?: string;
 }
@@ -124,8 +125,7 @@ export function responseXml(options: AssertionOptions = {}): string {
   <saml:Assertion ID="_a${randomUUID()}" Version="2.0" IssueInstant="${at}">
     <saml:Issuer>${issuer}</saml:Issuer>
     <saml:Subject>
-      <saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
-        >${nameId}</saml:NameID>
+      ${nameId === null ? '' : `<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">${nameId}</saml:NameID>`}
       <saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">
         <saml:SubjectConfirmationData NotOnOrAfter="${until}" Recipient="${recipient}"${answering(confirmationInResponseTo)}/>
       </saml:SubjectConfirmation>

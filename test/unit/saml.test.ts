@@ -3,6 +3,8 @@ import { inflateRawSync } from 'node:zlib';
 import {
   CLOCK_SKEW_MS,
   MAX_IDENTIFIER_LENGTH,
+  MAX_SAML_ATTRIBUTES,
+  MAX_SAML_ATTRIBUTES_PER_ELEMENT,
   MAX_SAML_DEPTH,
   MAX_SAML_ELEMENTS,
   SamlVerifier,
@@ -209,6 +211,26 @@ describe('SamlVerifier', () => {
     ).resolves.toEqual(expect.objectContaining({ subject: 'n'.repeat(MAX_IDENTIFIER_LENGTH) }));
   });
 
+  it('takes the subject only from NameID, never from an attribute of that name', async () => {
+    const standIn =
+      '<saml:Attribute Name="nameID"><saml:AttributeValue>n-someone-else</saml:AttributeValue></saml:Attribute>';
+    const response = signedResponse({ nameId: null, extraAttributes: standIn });
+
+    await expect(
+      new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(response),
+    ).rejects.toEqual(refusal(401, 'claims'));
+  });
+
+  it('answers 503 when the sign-in requests cannot be read, and signs nobody in', async () => {
+    const guards = memoryGuards().guards;
+    guards.requests.issuedAt = () => Promise.reject(new Error('store unavailable'));
+    const response = signedResponse({ inResponseTo: '_r-1' });
+
+    await expect(
+      new SamlVerifier(config, guards).verifyPostResponse(response, '_r-1'),
+    ).rejects.toEqual(refusal(503, 'unavailable'));
+  });
+
   it('refuses a response that is not XML', async () => {
     await expect(
       new SamlVerifier(config, memoryGuards().guards).verifyPostResponse(posted('not xml')),
@@ -227,6 +249,40 @@ describe('SamlVerifier, documents no identity provider sends', () => {
     await expect(verify(signAssertion(responseXml({ extraAttributes: quoted })))).resolves.toEqual(
       expect.objectContaining({ subject: 'n-7f3a' }),
     );
+  });
+
+  it('does not let a comment full of closing tags hide nesting', async () => {
+    const depth = MAX_SAML_DEPTH;
+    const hidden = `<!--${'</x>'.repeat(depth)}-->`;
+    const deep = `${'<x>'.repeat(depth)}${'</x>'.repeat(depth)}`;
+    const xml = signAssertion(responseXml({ extraAttributes: deep })).replace(
+      '<samlp:Response',
+      `${hidden}<samlp:Response`,
+    );
+
+    await expect(verify(xml)).rejects.toEqual(refusal(401, 'malformed'));
+  });
+
+  it(`refuses an element with more than ${MAX_SAML_ATTRIBUTES_PER_ELEMENT} attributes`, async () => {
+    const names = Array.from({ length: MAX_SAML_ATTRIBUTES_PER_ELEMENT + 1 }, (_, i) => i);
+    const crowded = `<x ${names.map((i) => `xmlns:n${i}="urn:n${i}"`).join(' ')}/>`;
+
+    await expect(verify(responseXml({ extraAttributes: crowded }))).rejects.toEqual(
+      refusal(401, 'malformed'),
+    );
+  });
+
+  it(`refuses more than ${MAX_SAML_ATTRIBUTES} attributes in all`, async () => {
+    // 30 attributes on each of 67 elements: every element and the element count are in bounds.
+    const thirty = `<x ${Array.from({ length: 30 }, (_, i) => `a${i}="v"`).join(' ')}/>`;
+    const count = Math.ceil(MAX_SAML_ATTRIBUTES / 30);
+
+    await expect(verify(responseXml({ extraAttributes: thirty.repeat(count) }))).rejects.toEqual(
+      refusal(401, 'malformed'),
+    );
+    await expect(
+      verify(responseXml({ extraAttributes: thirty.repeat(count - 3) })),
+    ).rejects.toEqual(refusal(401, 'signature'));
   });
 
   it('refuses a document type declaration, where entity expansion lives', async () => {
