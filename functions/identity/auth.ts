@@ -388,6 +388,21 @@ export class Auth {
     return false;
   }
 
+  /**
+   * A federated sign-in refused before any account is known: audited, and, unless the refusal
+   * is the provider's user having no access, counted against the address like a wrong password.
+   */
+  async federatedRefused(
+    ctx: ClientContext,
+    method: 'oidc' | 'saml',
+    reason: string,
+    counted = true,
+  ): Promise<void> {
+    if (counted) await this.id.counters.hit(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs);
+    const event = counted ? 'login_failed' : 'login_refused';
+    await this.audit('unknown', event, 'failure', ctx, `${method}: ${reason}`);
+  }
+
   /** A failure outside a guarded check: an unknown or inactive account. */
   private async failed(user: (User & Credentials) | undefined, ctx: ClientContext, reason: string) {
     if (!user) {

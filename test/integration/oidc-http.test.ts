@@ -1,50 +1,42 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { identity, resetIdentity } from '../../functions/identity/context';
 import { totpAt } from '../../functions/identity/totp';
+import { listRecords } from '../../functions/audit/query';
+import { runtime } from '../../functions/platform/runtime';
 import { call, startTestPlatform, type TestPlatform } from '../support/platform';
 
 const ISSUER = 'https://idp.hospital.example';
 const AUDIENCE = 'vigil-console';
 
-/**
- * Federated sign-in through the real route: a verified ID token becomes a Vigil session (MFA
- * proved upstream) or a request for Vigil's own TOTP; a raw IdP token never works elsewhere.
- */
-describe('OIDC sign-in over HTTP', () => {
-  let t: TestPlatform;
-  let jwks: Server;
-  let sign: (claims: Record<string, unknown>, expiry?: string) => Promise<string>;
-  let signEs: (claims: Record<string, unknown>) => Promise<string>;
-  const saved = { ...process.env };
-
-  beforeAll(async () => {
-    const { privateKey, publicKey } = await generateKeyPair('RS256');
-    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    const ec = await generateKeyPair('ES256');
-    const ecJwk = { ...(await exportJWK(ec.publicKey)), kid: 'k2', alg: 'ES256', use: 'sig' };
-    jwks = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ keys: [jwk, ecJwk] }));
-    });
-    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', () => resolve()));
-    const port = (jwks.address() as AddressInfo).port;
-    sign = (claims, expiry = '5m') =>
+/** An identity provider on 127.0.0.1: its key set served over HTTP, and tokens it signs. */
+async function startIdp() {
+  const { privateKey, publicKey } = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  const ec = await generateKeyPair('ES256');
+  const ecJwk = { ...(await exportJWK(ec.publicKey)), kid: 'k2', alg: 'ES256', use: 'sig' };
+  const jwks = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: [jwk, ecJwk] }));
+  });
+  await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', () => resolve()));
+  const port = (jwks.address() as AddressInfo).port;
+  return {
+    sign: (claims: Record<string, unknown>, expiry = '5m') =>
       new SignJWT({ iss: ISSUER, aud: AUDIENCE, ...claims })
         .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
         .setIssuedAt()
         .setExpirationTime(expiry)
-        .sign(privateKey);
-    signEs = (claims) =>
+        .sign(privateKey),
+    signEs: (claims: Record<string, unknown>) =>
       new SignJWT({ iss: ISSUER, aud: AUDIENCE, ...claims })
         .setProtectedHeader({ alg: 'ES256', kid: 'k2' })
         .setIssuedAt()
         .setExpirationTime('5m')
-        .sign(ec.privateKey);
-
-    t = await startTestPlatform();
-    Object.assign(process.env, {
+        .sign(ec.privateKey),
+    /** What Vigil is configured with to trust this provider. */
+    env: {
       VIGIL_OIDC_ISSUER: ISSUER,
       VIGIL_OIDC_AUDIENCE: AUDIENCE,
       VIGIL_OIDC_JWKS_URL: `http://127.0.0.1:${port}/jwks`,
@@ -52,14 +44,33 @@ describe('OIDC sign-in over HTTP', () => {
         'ehr-nurses': 'nurse',
         'sec-team': 'security_officer',
       }),
-    });
+    },
+    stop: () => new Promise<void>((resolve) => jwks.close(() => resolve())),
+  };
+}
+
+/**
+ * Federated sign-in through the real route: a verified ID token becomes a Vigil session (MFA
+ * proved upstream) or a request for Vigil's own TOTP; a raw IdP token never works elsewhere.
+ */
+describe('OIDC sign-in over HTTP', () => {
+  let t: TestPlatform;
+  let idp: Awaited<ReturnType<typeof startIdp>>;
+  const sign = (claims: Record<string, unknown>, expiry?: string) => idp.sign(claims, expiry);
+  const signEs = (claims: Record<string, unknown>) => idp.signEs(claims);
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    idp = await startIdp();
+    t = await startTestPlatform();
+    Object.assign(process.env, idp.env);
     resetIdentity();
   });
   afterAll(async () => {
     process.env = saved;
     resetIdentity();
     await t.stop();
-    await new Promise<void>((resolve) => jwks.close(() => resolve()));
+    await idp.stop();
   });
 
   it('provisions a user from verified claims and signs in when the IdP proved MFA', async () => {
@@ -393,5 +404,68 @@ describe('OIDC sign-in over HTTP', () => {
     const res = await call(t.platform.httpUrl, 'POST', '/v1/auth/oidc', { body: { idToken } });
     expect(res.status).toBe(503);
     expect(identity()).toBeDefined();
+  });
+});
+
+/** Refused federated sign-ins leave a trace and slow the address down, as wrong passwords do. */
+describe('refused OIDC sign-ins', () => {
+  let t: TestPlatform;
+  let idp: Awaited<ReturnType<typeof startIdp>>;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    idp = await startIdp();
+    t = await startTestPlatform();
+    Object.assign(process.env, idp.env, { VIGIL_LOCKOUT_MAX_FAILURES_PER_IP: '3' });
+    resetIdentity();
+  });
+  afterAll(async () => {
+    process.env = saved;
+    resetIdentity();
+    await t.stop();
+    await idp.stop();
+  });
+
+  it('are audited with their reason and counted against the address', async () => {
+    const exchange = (idToken: string) =>
+      call(t.platform.httpUrl, 'POST', '/v1/auth/oidc', { body: { idToken } });
+    const wrongAudience = await idp.sign({ sub: 'okta|90', aud: 'billing-portal' });
+    const replayable = await idp.sign({
+      sub: 'okta|91',
+      email: 'rosalind.franklin@hospital.example',
+      name: 'Rosalind Franklin',
+      email_verified: true,
+      groups: ['ehr-nurses'],
+      amr: ['mfa'],
+    });
+
+    expect((await exchange(wrongAudience)).json).toMatchObject({ reason: 'audience' });
+    expect((await exchange(replayable)).json).toMatchObject({ status: 'signed_in' });
+    expect((await exchange(replayable)).json).toMatchObject({ reason: 'replayed' });
+    expect((await exchange('not.a.token')).status).toBe(401);
+    const limited = await exchange(await idp.sign({ sub: 'okta|92', groups: ['ehr-nurses'] }));
+
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    const rt = runtime();
+    const { items } = await listRecords(
+      rt.store,
+      rt.config.auditTable,
+      {
+        sort: { field: 'timestamp', order: 'ASC' },
+        range: { start: 0, end: 99 },
+        filter: { userId: 'unknown' },
+      },
+      new Date(),
+    );
+    const reasons = items.map((item) => item.reason);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        'login_failed: oidc: audience',
+        'login_failed: oidc: replayed',
+        'login_failed: oidc: malformed',
+      ]),
+    );
+    expect(JSON.stringify(items)).not.toContain(replayable);
   });
 });

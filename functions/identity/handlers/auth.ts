@@ -52,8 +52,9 @@ const ROUTES: Record<string, Route> = {
     await auth.throttle(ctx, 'oidc');
     const { idToken } = objectBody(request);
     if (typeof idToken !== 'string') throw badRequest('idToken', 'is required');
-    const who = await federated(() => identity().oidc.verify(idToken));
+    const who = await federated(() => identity().oidc.verify(idToken), 'oidc', auth, ctx);
     if (!(await spendIdToken(idToken, who.validUntil))) {
+      await auth.federatedRefused(ctx, 'oidc', 'replayed');
       throw new HttpError(401, 'invalid_token', 'replayed');
     }
     const user = await provision(who, 'oidc', auth, ctx);
@@ -61,7 +62,12 @@ const ROUTES: Record<string, Route> = {
   },
   'GET /v1/auth/saml/login': async (_request, auth, ctx) => {
     await auth.throttle(ctx, 'saml');
-    const { url, requestId } = await federated(() => samlVerifier().loginRedirect());
+    const { url, requestId } = await federated(
+      () => samlVerifier().loginRedirect(),
+      'saml',
+      auth,
+      ctx,
+    );
     return {
       status: 302,
       headers: {
@@ -76,7 +82,12 @@ const ROUTES: Record<string, Route> = {
     const saml = samlVerifier();
     const response = samlResponseOf(request);
     const requestId = cookieOf(request, SAML_REQUEST_COOKIE);
-    const who = await federated(() => saml.verifyPostResponse(response, requestId));
+    const who = await federated(
+      () => saml.verifyPostResponse(response, requestId),
+      'saml',
+      auth,
+      ctx,
+    );
     const user = await provision(who, 'saml', auth, ctx);
     return federatedResult(await auth.federated(user, 'saml', false, ctx));
   },
@@ -193,17 +204,26 @@ function federatedResult(result: Awaited<ReturnType<Auth['federated']>>): HttpRe
   return result.status === 'signed_in' ? signedIn(result) : { status: 200, body: result };
 }
 
-async function federated<T>(verify: () => Promise<T>): Promise<T> {
+/**
+ * Runs a verifier. A refused token or assertion is audited and counted against the address
+ * like a wrong password; one the verifier could not judge (503) is neither.
+ */
+async function federated<T>(
+  verify: () => Promise<T>,
+  method: 'oidc' | 'saml',
+  auth: Auth,
+  ctx: ClientContext,
+): Promise<T> {
   try {
     return await verify();
   } catch (error) {
     if (error instanceof OidcError || error instanceof SamlError) {
-      const status = (error as { status?: number }).status === 503 ? 503 : 401;
-      throw new HttpError(
-        status,
-        status === 503 ? 'identity_provider_unavailable' : 'invalid_token',
-        (error as { reason?: string }).reason ?? 'the token was refused',
-      );
+      const { reason } = error;
+      if (error.status === 503) {
+        throw new HttpError(503, 'identity_provider_unavailable', reason);
+      }
+      await auth.federatedRefused(ctx, method, reason);
+      throw new HttpError(401, 'invalid_token', reason);
     }
     throw error;
   }
@@ -222,13 +242,17 @@ async function provision(
   const { users, provisioning } = identity();
   const existing = await users.byFederated(who.issuer, who.subject);
   if (existing) {
-    if (existing.status === 'disabled' || existing.status === 'locked')
+    if (existing.status === 'disabled' || existing.status === 'locked') {
+      await auth.audit(existing.id, 'login_refused', 'failure', ctx, `account ${existing.status}`);
       throw unauthorized('the account is locked or disabled');
+    }
     return provisioning === 'auto' ? syncRoles(existing, who, auth, ctx) : existing;
   }
-  if (provisioning === 'existing') return linkExisting(who, auth, ctx);
+  if (provisioning === 'existing') return linkExisting(who, method, auth, ctx);
   // An address the provider does not vouch for would claim that address for whoever holds it.
-  if (!who.email || !who.emailVerified || who.roles.length === 0) throw notProvisioned();
+  if (!who.email || !who.emailVerified || who.roles.length === 0) {
+    throw await notProvisioned(auth, ctx, method, 'no verified email or mapped role');
+  }
   let created;
   try {
     ({ user: created } = await users.create({
@@ -240,7 +264,8 @@ async function provision(
   } catch (error) {
     if (!(error instanceof UserError)) throw error;
     // Whether some account holds this email is not the identity provider's user's business.
-    if (error.status === 409) throw notProvisioned();
+    if (error.status === 409) throw await notProvisioned(auth, ctx, method, 'email taken');
+    await auth.federatedRefused(ctx, method, `not provisioned: ${error.field}`, false);
     throw new HttpError(
       403,
       'not_provisioned',
@@ -254,13 +279,19 @@ async function provision(
   return user;
 }
 
-function notProvisioned() {
-  return new HttpError(
-    403,
-    'not_provisioned',
-    'this identity provider account has no Vigil access: ask a security officer',
-  );
+/** Audits a federated person Vigil has no account for, and returns the 403 to throw. */
+async function notProvisioned(
+  auth: Auth,
+  ctx: ClientContext,
+  method: 'oidc' | 'saml',
+  why: string,
+): Promise<HttpError> {
+  await auth.federatedRefused(ctx, method, `not provisioned: ${why}`, false);
+  return new HttpError(403, 'not_provisioned', NOT_PROVISIONED);
 }
+
+const NOT_PROVISIONED =
+  'this identity provider account has no Vigil access: ask a security officer';
 
 async function syncRoles(
   user: User & Credentials,
@@ -280,7 +311,7 @@ async function syncRoles(
   }
   if (current.roles.length === 0) {
     await auth.audit(user.id, 'login_refused', 'failure', ctx, 'no mapped role');
-    throw notProvisioned();
+    throw new HttpError(403, 'not_provisioned', NOT_PROVISIONED);
   }
   return current;
 }
@@ -292,13 +323,14 @@ async function syncRoles(
  */
 async function linkExisting(
   who: FederatedIdentity,
+  method: 'oidc' | 'saml',
   auth: Auth,
   ctx: ClientContext,
 ): Promise<User & Credentials> {
   const users = identity().users;
   const user = who.email && who.emailVerified ? await users.byEmail(who.email) : undefined;
   if (!user || !(await users.linkFederated(user.id, who.issuer, who.subject))) {
-    throw notProvisioned();
+    throw await notProvisioned(auth, ctx, method, 'no account to link');
   }
   await auth.audit(user.id, 'federated_link', 'success', ctx, `${who.issuer} ${who.subject}`);
   return (await users.get(user.id)) ?? user;
