@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { identity } from '../identity/context';
 import { PERSON_ROLES, type PersonRole } from '../identity/model';
+import { nameFromEmail } from '../identity/users';
 import { withLocalRuntime } from './local';
 
 /**
@@ -85,13 +86,4 @@ function audited(event: string, action: 'create' | 'update', userId: string): Pr
 
 export function enrolmentLink(token: string): string {
   return `${identity().publicUrl}/enrol#token=${token}`;
-}
-
-function nameFromEmail(email: string): string {
-  const local = email.split('@')[0] ?? email;
-  return local
-    .split(/[._-]+/)
-    .filter(Boolean)
-    .map((part) => part[0]?.toUpperCase() + part.slice(1))
-    .join(' ');
 }

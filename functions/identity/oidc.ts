@@ -255,7 +255,12 @@ function requireClaims(payload: JWTPayload, nonce: string | undefined, now: Date
     throw new OidcError(401, 'claims');
   }
   const exp = payload.exp as number;
-  if (exp - now.getTime() / 1000 > MAX_TOKEN_LIFETIME_SECONDS) throw new OidcError(401, 'lifetime');
+  const seconds = now.getTime() / 1000;
+  if (exp - seconds > MAX_TOKEN_LIFETIME_SECONDS) throw new OidcError(401, 'lifetime');
+  // A token issued in the future comes from a broken or forged clock (same leeway as nbf).
+  if (typeof payload.iat === 'number' && payload.iat > seconds + CLOCK_LEEWAY_SECONDS) {
+    throw new OidcError(401, 'not_yet_valid');
+  }
   // The nonce binds the token to the browser that started sign-in (OIDC Core 3.1.2.1).
   if (nonce !== undefined && payload.nonce !== nonce) throw new OidcError(401, 'claims');
   return sub;

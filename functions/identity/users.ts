@@ -97,6 +97,28 @@ const personKey = (field: PersonField, value: string): Key => ({
 
 const hash = (text: string) => crypto.hash('sha256', text, 'hex');
 
+/**
+ * Characters a name never needs and a screen or log can be fooled by: controls, line and
+ * paragraph separators, and the bidirectional overrides and isolates. Zero-width joiners stay,
+ * as some scripts spell names with them.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
+
+/** A name for someone known only by email: `dana.chen@...` gives `Dana Chen`. */
+export function nameFromEmail(email: string): string {
+  const local = email.split('@')[0] ?? email;
+  return local
+    .split(/[._-]+/)
+    .filter(Boolean)
+    .map((part) => part[0]?.toUpperCase() + part.slice(1))
+    .join(' ');
+}
+
+/** A name from an identity provider, with what a name never needs turned into spaces. */
+export function cleanName(raw: string): string {
+  return raw.replace(new RegExp(UNPRINTABLE.source, 'gu'), ' ').replace(/\s+/g, ' ').trim();
+}
+
 /** One spelling per employee id, so that one person cannot hold two claims ("E-1", "E-1 "). */
 const EMPLOYEE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -111,7 +133,7 @@ export function validateNewUser(input: NewUser): void {
   const email = input.email?.trim().toLowerCase() ?? '';
   if (!EMAIL.test(email)) throw new UserError('email', 'must be a work email address');
   const local = email.split('@')[0] ?? '';
-  if (kind === 'person' && GENERIC_NAMES.test(local)) {
+  if (GENERIC_NAMES.test(local)) {
     throw new UserError(
       'email',
       'shared or generic accounts are not allowed: use a personal address',
@@ -120,10 +142,17 @@ export function validateNewUser(input: NewUser): void {
   const name = input.name?.trim() ?? '';
   if (name.length < 3 || name.length > 200)
     throw new UserError('name', "must be the person's full name");
-  if (kind === 'person' && (GENERIC_NAMES.test(name.replace(/\s+/g, '')) || !/\s/.test(name))) {
+  if (UNPRINTABLE.test(name)) {
+    throw new UserError(
+      'name',
+      'must not contain control, line-break or text-direction characters',
+    );
+  }
+  // A directory may know someone by one name; a name typed here must give first and last.
+  if (GENERIC_NAMES.test(name.replace(/\s+/g, '')) || (!input.federated && !/\s/.test(name))) {
     throw new UserError('name', "must be a real person's first and last name");
   }
-  if (kind === 'person' && !input.employeeId && !input.npi && !input.federated) {
+  if (!input.employeeId && !input.npi && !input.federated) {
     throw new UserError('employeeId', 'an employee id or an NPI ties the account to one person');
   }
   if (input.employeeId !== undefined && !EMPLOYEE_ID.test(input.employeeId)) {

@@ -97,6 +97,19 @@ describe('identity over HTTP', () => {
     expect(res.json.field).toBe('email');
   });
 
+  it('refuses a name with a line break or a text-direction override', async () => {
+    for (const name of ['Ruth\nBader', 'Ruth Bader\u202e', 'Ruth\u0000 Bader']) {
+      const res = await createUser({
+        email: 'ruth.bader@hospital.example',
+        name,
+        employeeId: 'E-77',
+        roles: ['nurse'],
+      });
+      expect(res.status).toBe(400);
+      expect(res.json.field).toBe('name');
+    }
+  });
+
   it('takes an employee id in one spelling only, so no person holds two', async () => {
     const res = await createUser({
       email: 'ruth.bader@hospital.example',

@@ -215,6 +215,34 @@ describe('OIDC sign-in over HTTP', () => {
     expect(second.json).toMatchObject({ error: 'invalid_token', reason: 'replayed' });
   });
 
+  it('names a person from the email when the provider sends no name, and cleans a name it sends', async () => {
+    const unnamed = await exchange(
+      await sign({
+        sub: 'okta|42',
+        email: 'dorothy.vaughan@hospital.example',
+        email_verified: true,
+        groups: ['ehr-nurses'],
+        amr: ['mfa'],
+      }),
+    );
+    const escaped = await exchange(
+      await sign({
+        sub: 'okta|43',
+        email: 'katherine.johnson@hospital.example',
+        email_verified: true,
+        name: 'Katherine\u001b[31m\nJohnson\u202e',
+        groups: ['ehr-nurses'],
+        amr: ['mfa'],
+      }),
+    );
+
+    expect(unnamed.json).toMatchObject({ status: 'signed_in', user: { name: 'Dorothy Vaughan' } });
+    expect(escaped.json).toMatchObject({
+      status: 'signed_in',
+      user: { name: 'Katherine [31m Johnson' },
+    });
+  });
+
   it('refuses a token that stays valid for more than a day', async () => {
     const longLived = await sign({ sub: 'okta|31', groups: ['ehr-nurses'], amr: ['mfa'] }, '10y');
 
@@ -303,15 +331,16 @@ describe('OIDC sign-in over HTTP', () => {
     const res = await exchange(
       await sign({
         sub: 'okta|37',
-        email: 'no.name@hospital.example',
+        email: 'frontdesk2@hospital.example',
         email_verified: true,
+        name: 'Front Desk',
         groups: ['ehr-nurses'],
         amr: ['mfa'],
       }),
     );
 
     expect(res.status).toBe(403);
-    expect(res.json).toMatchObject({ error: 'not_provisioned', field: 'name' });
+    expect(res.json).toMatchObject({ error: 'not_provisioned', field: 'email' });
   });
 
   it('links only an account nobody has used, and only by a verified email', async () => {

@@ -340,6 +340,15 @@ describe('claims', () => {
     expect(padded).not.toHaveProperty('email');
   });
 
+  it('refuses a token issued in the future beyond the leeway, and accepts one within it', async () => {
+    await expect(verifier().verify(await idToken({ iat: NOW_S + 600 }))).rejects.toEqual(
+      refusal(401, 'not_yet_valid'),
+    );
+    await expect(verifier().verify(await idToken({ iat: NOW_S + 20 }))).resolves.toMatchObject({
+      subject: 'u-123',
+    });
+  });
+
   it('refuses a token without sub', async () => {
     const token = await idToken({ sub: undefined });
 

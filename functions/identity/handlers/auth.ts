@@ -5,7 +5,7 @@ import type { HttpRequest } from '../../platform/http/event';
 import { badRequest, notFound, unauthorized } from '../../platform/http/errors';
 import { Auth, type ClientContext } from '../auth';
 import { identity, spendIdToken } from '../context';
-import { type Credentials, UserError, publicUser } from '../users';
+import { type Credentials, UserError, cleanName, nameFromEmail, publicUser } from '../users';
 import type { FederatedIdentity, User } from '../model';
 import { enrolmentPage } from '../pages';
 import { SessionLimitError } from '../sessions';
@@ -257,7 +257,7 @@ async function provision(
   try {
     ({ user: created } = await users.create({
       email: who.email,
-      name: who.name ?? who.email,
+      name: (who.name && cleanName(who.name)) || nameFromEmail(who.email),
       roles: who.roles,
       federated: { issuer: who.issuer, subject: who.subject },
     }));
