@@ -58,16 +58,7 @@ export class Auth {
           ? ipFailures.resetAt
           : undefined;
     if (limited === undefined) return;
-    const seconds = Math.max(1, Math.ceil((limited - now().getTime()) / 1000));
-    throw new HttpError(
-      429,
-      'too_many_requests',
-      `too many attempts; try again in ${seconds} s`,
-      undefined,
-      {
-        'retry-after': String(seconds),
-      },
-    );
+    throw tooManyAttempts(limited);
   }
 
   async login(email: unknown, password: unknown, ctx: ClientContext) {
@@ -373,19 +364,35 @@ export class Auth {
     pretend: (() => Promise<unknown>) | undefined,
     check: () => Promise<string | undefined>,
   ): Promise<boolean> {
+    // The address is counted first too, so a burst spread over many accounts stops at its limit.
+    const address = await this.countAddress(ctx);
     const attempt = await this.countFailure(user.id);
     if (attempt > this.id.lockout.maxFailures) {
       await pretend?.();
       await this.afterFailure(user, ctx, 'over_limit', attempt);
       return false;
     }
+    if (address.count > this.id.lockout.maxFailuresPerIp) {
+      await this.uncount(user.id);
+      await this.audit(user.id, 'login_refused', 'failure', ctx, 'address over its failure limit');
+      throw tooManyAttempts(address.resetAt);
+    }
     const failure = await check();
     if (failure === undefined) {
       await this.uncount(user.id);
+      await this.uncountAddress(ctx, address.resetAt);
       return true;
     }
     await this.afterFailure(user, ctx, failure, attempt);
     return false;
+  }
+
+  private countAddress(ctx: ClientContext) {
+    return this.id.counters.hit(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs);
+  }
+
+  private uncountAddress(ctx: ClientContext, resetAt: number) {
+    return this.id.counters.undo(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs, resetAt);
   }
 
   /**
@@ -405,22 +412,24 @@ export class Auth {
 
   /** A failure outside a guarded check: an unknown or inactive account. */
   private async failed(user: (User & Credentials) | undefined, ctx: ClientContext, reason: string) {
+    await this.countAddress(ctx);
     if (!user) {
-      await this.id.counters.hit(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs);
       await this.audit('unknown', 'login_failed', 'failure', ctx, reason);
       return;
     }
     await this.afterFailure(user, ctx, reason, await this.countFailure(user.id));
   }
 
-  /** Counts the failure against the address, audits it, and locks the account at the limit. */
+  /**
+   * Audits a failure and locks the account at the limit; the caller has counted the attempt
+   * against the account and the address.
+   */
   private async afterFailure(
     user: User,
     ctx: ClientContext,
     reason: string,
     failures: number,
   ): Promise<void> {
-    await this.id.counters.hit(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs);
     await this.audit(user.id, 'login_failed', 'failure', ctx, reason);
     if (failures < this.id.lockout.maxFailures) return;
     // A conditional write: of the failures racing past the limit, one locks and audits it.
@@ -552,5 +561,19 @@ export class Auth {
 }
 
 const now = () => runtime().clock.now();
+
+/** 429 with the seconds until `until` in Retry-After. */
+function tooManyAttempts(until: number): HttpError {
+  const seconds = Math.max(1, Math.ceil((until - now().getTime()) / 1000));
+  return new HttpError(
+    429,
+    'too_many_requests',
+    `too many attempts; try again in ${seconds} s`,
+    undefined,
+    {
+      'retry-after': String(seconds),
+    },
+  );
+}
 
 export { PHI_ROLES };

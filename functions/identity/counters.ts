@@ -37,6 +37,28 @@ export class WindowCounter {
     return { count: Number.MAX_SAFE_INTEGER, resetAt };
   }
 
+  /**
+   * Takes back one hit of the window that ends at `resetAt` (an attempt that proved right).
+   * Gives up quietly under contention: an extra count only makes the limit stricter.
+   */
+  async undo(bucket: string, windowMs: number, resetAt: number): Promise<void> {
+    const key = keys.rate(`${bucket}#${resetAt - windowMs}`);
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const item = await this.store.get(this.table, key);
+      const previous = item ? Number(item.count) : 0;
+      if (previous <= 0) return;
+      try {
+        await this.store.update(this.table, key, {
+          set: { count: previous - 1 },
+          expect: { count: previous },
+        });
+        return;
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      }
+    }
+  }
+
   async peek(bucket: string, windowMs: number): Promise<{ count: number; resetAt: number }> {
     const now = this.clock.now().getTime();
     const start = now - (now % windowMs);

@@ -14,6 +14,7 @@ describe('identity under concurrent and hostile use', () => {
   let base: string;
   let clock: TestClock;
   let officer: string;
+  let officerSecret: string;
   const saved = { ...process.env };
   let employee = 100;
 
@@ -43,21 +44,28 @@ describe('identity under concurrent and hostile use', () => {
     resetAuditLog();
     resetIdentity();
     const bootstrap = (await identity().users.bootstrapToken()) as string;
-    officer = (
-      await enrol(base, clock, bootstrap, {
-        email: 'joseph.lister@hospital.example',
-        name: 'Joseph Lister',
-        employeeId: 'E-1',
-      })
-    ).token;
+    const enrolled = await enrol(base, clock, bootstrap, {
+      email: 'joseph.lister@hospital.example',
+      name: 'Joseph Lister',
+      employeeId: 'E-1',
+    });
+    officer = enrolled.token;
+    officerSecret = enrolled.secret;
   });
   afterAll(async () => {
     process.env = saved;
     resetIdentity();
     await t.stop();
   });
-  // Each test starts in a fresh rate-limit minute.
-  beforeEach(() => clock.advance(61_000));
+  // Each test starts in a fresh rate-limit minute, with the officer's MFA fresh for changes.
+  beforeEach(async () => {
+    clock.advance(61_000);
+    const up = await call(base, 'POST', '/v1/auth/step-up', {
+      headers: bearer(officer),
+      body: { code: totpAt(officerSecret, clock.now()) },
+    });
+    expect(up.status).toBe(200);
+  });
 
   it('counts every one of many wrong passwords sent at once, and locks at five', async () => {
     const nurse = await person('Mary Breckinridge');
@@ -71,6 +79,40 @@ describe('identity under concurrent and hostile use', () => {
     const stored = await identity().users.get(nurse.id);
     expect(stored).toMatchObject({ status: 'locked', failedLogins: 12 });
     expect(right.status).toBe(401);
+  });
+
+  it('stops a burst of guesses spread over many accounts at the address limit', async () => {
+    const nurses = [
+      await person('Clara Barton'),
+      await person('Dorothea Dix'),
+      await person('Isabel Hampton'),
+      await person('Mary Mahoney'),
+    ];
+    // Six more failures than this address has made in its window so far.
+    const { counters, lockout } = identity();
+    const before = await counters.peek('ipfail#127.0.0.1', lockout.ipWindowMs);
+    process.env.VIGIL_LOCKOUT_MAX_FAILURES_PER_IP = String(before.count + 6);
+    resetIdentity();
+    try {
+      const answers = await Promise.all(
+        nurses.flatMap((nurse) =>
+          Array.from({ length: 4 }, () => login(nurse.email, 'wrong horse battery staple 42')),
+        ),
+      );
+      const statuses = answers.map((answer) => answer.status).sort();
+
+      expect(statuses.filter((status) => status === 401)).toHaveLength(6);
+      expect(statuses.filter((status) => status === 429)).toHaveLength(10);
+      const limited = answers.find((answer) => answer.status === 429);
+      expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThan(0);
+      // No account reached its own limit: the guesses refused by the address were not counted.
+      for (const nurse of nurses) {
+        expect((await identity().users.get(nurse.id))?.status).toBe('active');
+      }
+    } finally {
+      process.env.VIGIL_LOCKOUT_MAX_FAILURES_PER_IP = '1000';
+      resetIdentity();
+    }
   });
 
   it('takes each recovery code once, even when different codes are used at the same moment', async () => {
@@ -132,7 +174,7 @@ describe('identity under concurrent and hostile use', () => {
       body: {
         email: 'gail.hart@hospital.example',
         name: 'Gail Hart',
-        employeeId: 'E-105',
+        employeeId: 'E-900',
         roles: ['front_desk'],
       },
     });
