@@ -377,7 +377,15 @@ export class Auth {
       await this.audit(user.id, 'login_refused', 'failure', ctx, 'address over its failure limit');
       throw tooManyAttempts(address.resetAt);
     }
-    const failure = await check();
+    let failure: string | undefined;
+    try {
+      failure = await check();
+    } catch (error) {
+      // Not judged (the check could not run): not a failure of this person's.
+      await this.uncount(user.id);
+      await this.uncountAddress(ctx, address.resetAt);
+      throw error;
+    }
     if (failure === undefined) {
       await this.uncount(user.id);
       await this.uncountAddress(ctx, address.resetAt);

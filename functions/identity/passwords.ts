@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { type ZxcvbnResult, ZxcvbnFactory } from '@zxcvbn-ts/core';
 import { adjacencyGraphs, dictionary } from '@zxcvbn-ts/language-common';
 
@@ -192,12 +193,52 @@ const KEY_LENGTH_RANGE = [16, 64] as const;
 /** RFC 8018 section 4.1: a salt of at least eight octets; shorter ones are not ours. */
 const MIN_STORED_SALT_BYTES = 8;
 
+/** Hashing could not start soon enough: the process is busy with others; try again shortly. */
+export class PasswordHashingBusy extends Error {
+  constructor() {
+    super('too many password checks are waiting');
+    this.name = 'PasswordHashingBusy';
+  }
+}
+
+/**
+ * Hashes run a few at a time, each on a libuv thread with 128 MiB, and a short queue waits for
+ * them; past that a request is turned away at once instead of waiting behind hundreds of others
+ * until every one times out. On Lambda a container serves one request at a time, so only the
+ * local platform, which serves many from one process, ever queues.
+ */
+export const HASH_CONCURRENCY = Math.max(2, os.availableParallelism());
+export const HASH_QUEUE_LIMIT = 8 * HASH_CONCURRENCY;
+
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= HASH_CONCURRENCY) {
+    if (waiting.length >= HASH_QUEUE_LIMIT) throw new PasswordHashingBusy();
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else {
+    running += 1;
+  }
+  try {
+    return await work();
+  } finally {
+    // The slot passes straight to the next in line, so `running` counts it still.
+    const next = waiting.shift();
+    if (next) next();
+    else running -= 1;
+  }
+}
+
 function scrypt(password: string, salt: Buffer, keyLength: number, params: ScryptParams) {
   const options = { N: 2 ** params.ln, r: params.r, p: params.p, maxmem: scryptMemory(params) };
-  return new Promise<Buffer>((resolve, reject) =>
-    crypto.scrypt(password.normalize('NFKC'), salt, keyLength, options, (error, key) =>
-      error ? reject(error) : resolve(key),
-    ),
+  return withHashSlot(
+    () =>
+      new Promise<Buffer>((resolve, reject) =>
+        crypto.scrypt(password.normalize('NFKC'), salt, keyLength, options, (error, key) =>
+          error ? reject(error) : resolve(key),
+        ),
+      ),
   );
 }
 

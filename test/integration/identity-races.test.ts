@@ -2,6 +2,8 @@ import { identity, resetIdentity } from '../../functions/identity/context';
 import { runtime, setRuntime } from '../../functions/platform/runtime';
 import { resetAuditLog } from '../../functions/audit/context';
 import { totpAt } from '../../functions/identity/totp';
+import { HASH_CONCURRENCY, HASH_QUEUE_LIMIT } from '../../functions/identity/passwords';
+import { AUTH_RATE_PER_MINUTE } from '../../functions/identity/auth';
 import { call, startTestPlatform, type TestPlatform } from '../support/platform';
 import { PASSWORD, TestClock, bearer, enrol, linkToken } from '../support/identity';
 
@@ -113,6 +115,25 @@ describe('identity under concurrent and hostile use', () => {
       process.env.VIGIL_LOCKOUT_MAX_FAILURES_PER_IP = '1000';
       resetIdentity();
     }
+  });
+
+  it('turns a flood of sign-ins away with 503 and Retry-After, not a timeout', async () => {
+    const capacity = HASH_CONCURRENCY + HASH_QUEUE_LIMIT;
+    // Within the per-minute limit of the route, more than the process hashes or queues.
+    const count = Math.min(AUTH_RATE_PER_MINUTE, capacity + 8);
+    const answers = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        login(`nobody.${i}@hospital.example`, 'x'.repeat(12)),
+      ),
+    );
+
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.every((status) => status === 401 || status === 503)).toBe(true);
+    const busy = answers.filter((answer) => answer.status === 503);
+    expect(busy.length).toBeGreaterThan(0);
+    expect(busy[0]?.json).toMatchObject({ error: 'busy' });
+    expect(Number(busy[0]?.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await call(base, 'GET', '/health')).status).toBe(200);
   });
 
   it('takes each recovery code once, even when different codes are used at the same moment', async () => {

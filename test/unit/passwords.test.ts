@@ -5,6 +5,9 @@ import {
   SCRYPT,
   checkPassword,
   dummyVerify,
+  HASH_CONCURRENCY,
+  HASH_QUEUE_LIMIT,
+  PasswordHashingBusy,
   hashPassword,
   verifyPassword,
 } from '../../functions/identity/passwords';
@@ -256,5 +259,24 @@ describe('dummyVerify', () => {
     } finally {
       scrypt.mockRestore();
     }
+  });
+});
+
+describe('hashing under a flood', () => {
+  it('runs a few hashes at a time, queues a few more, and turns the rest away at once', async () => {
+    const capacity = HASH_CONCURRENCY + HASH_QUEUE_LIMIT;
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: capacity + 5 }, () => dummyVerify()),
+    );
+
+    const busy = outcomes.filter(
+      (outcome) => outcome.status === 'rejected' && outcome.reason instanceof PasswordHashingBusy,
+    );
+    expect(busy).toHaveLength(5);
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(capacity);
+    // The slots are all given back: the next hash runs.
+    await expect(verifyPassword('x', await hashPassword('y'))).resolves.toMatchObject({
+      ok: false,
+    });
   });
 });

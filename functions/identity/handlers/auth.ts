@@ -9,6 +9,7 @@ import { type Credentials, UserError, cleanName, nameFromEmail, publicUser } fro
 import type { FederatedIdentity, User } from '../model';
 import { enrolmentPage } from '../pages';
 import { SessionLimitError } from '../sessions';
+import { PasswordHashingBusy } from '../passwords';
 import {
   SAML_REQUEST_COOKIE,
   authenticateRequest,
@@ -133,6 +134,9 @@ export async function auth(request: HttpRequest, _context: Context): Promise<Htt
   } catch (error) {
     if (error instanceof UserError) {
       throw new HttpError(error.status, 'invalid_request', error.message, error.field);
+    }
+    if (error instanceof PasswordHashingBusy) {
+      throw new HttpError(503, 'busy', 'too many sign-ins are being checked; try again shortly');
     }
     if (error instanceof SessionLimitError) {
       throw new HttpError(
