@@ -82,6 +82,64 @@ describe('the HTTP pipeline', () => {
     );
   });
 
+  describe('a JSON content type with no body, as browser clients send it', () => {
+    const JSON_TYPE = { 'content-type': 'application/json' };
+
+    it('lets a DELETE through with no body (v2 and v1)', async () => {
+      const fromV2 = await invoke(echo, v2('DELETE', JSON_TYPE));
+      const fromV1 = await invoke(echo, v1('DELETE', { 'Content-Type': 'application/json' }));
+      expect([fromV2.statusCode, fromV1.statusCode]).toEqual([200, 200]);
+      expect(seen.map((r) => r.body)).toEqual([undefined, undefined]);
+    });
+
+    it('lets a POST through with an empty string body (v2 and v1)', async () => {
+      const fromV2 = await invoke(echo, v2('POST', JSON_TYPE, ''));
+      const fromV1 = await invoke(echo, v1('POST', { 'Content-Type': 'application/json' }, ''));
+      expect([fromV2.statusCode, fromV1.statusCode]).toEqual([201, 201]);
+      expect(seen.map((r) => r.body)).toEqual([undefined, undefined]);
+    });
+
+    it('lets a POST through with no body and a charset parameter', async () => {
+      const res = await invoke(
+        echo,
+        v2('POST', { 'content-type': 'application/json; charset=utf-8' }),
+      );
+      expect(res.statusCode).toBe(201);
+      expect(seen.map((r) => r.body)).toEqual([undefined]);
+    });
+
+    it('treats a base64-encoded empty body as no body', async () => {
+      const res = await invoke(echo, v2('POST', JSON_TYPE, '', { isBase64Encoded: true }));
+      expect(res.statusCode).toBe(201);
+      expect(seen.map((r) => r.body)).toEqual([undefined]);
+    });
+
+    it.each([
+      ['whitespace only', ' \n\t '],
+      ['malformed JSON', '{"a":'],
+      ['a bare word', 'undefined'],
+    ])('still answers 400 invalid_json naming body to %s', async (_label, body) => {
+      for (const event of [
+        v2('POST', JSON_TYPE, body),
+        v1('DELETE', { 'Content-Type': 'application/json' }, body),
+        v2('POST', JSON_TYPE, Buffer.from(body).toString('base64'), { isBase64Encoded: true }),
+      ]) {
+        const res = await invoke(echo, event);
+        expect(res.statusCode).toBe(400);
+        expect(JSON.parse(res.body as string)).toMatchObject({
+          error: 'invalid_json',
+          field: 'body',
+        });
+      }
+      expect(seen).toHaveLength(0);
+    });
+
+    it('still refuses a body that is present in another type with 415', async () => {
+      const res = await invoke(echo, v2('DELETE', { 'content-type': 'text/plain' }, ' '));
+      expect(res.statusCode).toBe(415);
+    });
+  });
+
   it.each([['""'], ['{"patientRef":"P-001","reason":']])(
     'answers 400 invalid_json to the body %s',
     async (body) => {

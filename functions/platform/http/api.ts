@@ -117,23 +117,26 @@ function checkCaller(http: HttpRequest, options: HttpOptions): void {
 
 function parseBody(http: HttpRequest, options: HttpOptions): unknown {
   const raw = http.rawBody;
+  // No body, or a zero-length one, is no body whatever the content type: browser clients label
+  // every request application/json, bodiless DELETEs and POSTs included. A route that needs a
+  // body says so itself, naming the field it misses.
+  if (raw === undefined || raw.length === 0) return undefined;
   const type = (http.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  const hasBody = raw !== undefined && raw.length > 0;
   const isJson = (options.jsonTypes ?? JSON_TYPES).test(type);
 
-  // Bodiless requests (GET, and DELETE as react-admin sends it) pass whatever their type.
-  if (!hasBody && !isJson) return undefined;
-  if (Buffer.byteLength(raw ?? '') > (options.maxBodyBytes ?? DEFAULT_MAX_BODY)) {
+  if (Buffer.byteLength(raw) > (options.maxBodyBytes ?? DEFAULT_MAX_BODY)) {
     throw payloadTooLarge('the body is larger than this route accepts');
   }
   if (!isJson && type === 'application/x-www-form-urlencoded' && takesForm(http, options)) {
-    return Object.fromEntries(new URLSearchParams(raw ?? ''));
+    return Object.fromEntries(new URLSearchParams(raw));
   }
   if (!isJson) {
     throw unsupportedMediaType('send the body as application/json');
   }
-  if (!hasBody || raw.trim() === '""' || raw.trim() === '') {
-    throw invalidJson('the body is empty; send a JSON document');
+  const text = raw.trim();
+  // Something was sent but it holds no document: blanks, or a JSON-encoded empty string.
+  if (text === '' || text === '""') {
+    throw invalidJson('the body holds no JSON document; send one, or leave the body empty');
   }
   try {
     return JSON.parse(raw);
@@ -189,7 +192,8 @@ export function errorResponse(
     return toResponse({
       status: 503,
       body: { error: error.code, requestId },
-      headers: { 'retry-after': '30' },
+      // Thirty seconds unless the error knows better (a busy process, for one, frees up sooner).
+      headers: { 'retry-after': error.headers['retry-after'] ?? '30' },
     });
   }
   // The detail goes to the log only; the caller gets a generic body and the request id.
