@@ -86,6 +86,12 @@ export class Auth {
       return verdict.ok ? undefined : 'wrong_password';
     });
     if (!right) throw refused();
+    if (!user.totpSecret && user.mfaResetAt && !user.federated) {
+      // The same answer as a wrong password: which of the two it was would confirm a guess.
+      // The person enrols again only through the link the officer issued with the reset.
+      await this.audit(user.id, 'login_refused', 'failure', ctx, 'MFA reset pending');
+      throw refused();
+    }
     // The failure count is reset only once the second factor succeeds too, so knowing the
     // password does not buy fresh guesses at the code.
     if (needsRehash)
@@ -222,7 +228,21 @@ export class Auth {
           }
         : undefined;
     const password = body.password;
-    const user = await this.id.users.redeemEnrolment(body.token, person, (who) => {
+    // The link of an account that has a password (its MFA was reset) proves the person by that
+    // password; it never replaces it, so the officer who passed the link on cannot sign in.
+    let keptPassword = false;
+    const user = await this.id.users.redeemEnrolment(body.token, person, async (who) => {
+      if ('passwordHash' in who && who.passwordHash) {
+        keptPassword = true;
+        if (person)
+          throw badRequest('email', 'this link enrols an existing account: give only the password');
+        const hash = who.passwordHash;
+        const right = await this.guarded(who, ctx, dummyVerify, async () =>
+          (await verifyPassword(password, hash)).ok ? undefined : 'wrong_password',
+        );
+        if (!right) throw refused();
+        return;
+      }
       const verdict = checkPassword(password, { name: who.name, email: who.email });
       if (!verdict.ok) throw badRequest('password', verdict.reason);
     });
@@ -244,11 +264,13 @@ export class Auth {
         'this account signs in through your identity provider: sign in there',
       );
     }
-    await this.id.users.update(user.id, {
-      passwordHash: await hashPassword(password),
-      status: 'active',
-    });
-    await this.audit(user.id, 'password_set', 'success', ctx);
+    if (!keptPassword) {
+      await this.id.users.update(user.id, {
+        passwordHash: await hashPassword(password),
+        status: 'active',
+      });
+      await this.audit(user.id, 'password_set', 'success', ctx);
+    }
     return this.secondFactor(
       { ...user, status: 'active', totpSecret: undefined },
       'password',
@@ -468,29 +490,22 @@ export class Auth {
   }
 
   /**
-   * Adds one to the account's consecutive failures by a conditional write on the count read,
-   * retried when another request won: parallel guesses are all counted. Under a storm that
-   * keeps winning, the account is treated as over the limit.
+   * Adds one to the account's consecutive failures, atomically: parallel guesses are all
+   * counted, each seeing its own number. 0 when the account is gone.
    */
   private async countFailure(userId: string): Promise<number> {
     const rt = runtime();
-    const table = rt.config.identityTable;
-    for (let attempt = 0; attempt < 20; attempt += 1) {
-      const item = await rt.store.get(table, keys.user(userId));
-      if (!item) return 0;
-      const previous = item.failedLogins === undefined ? undefined : Number(item.failedLogins);
-      const count = (previous ?? 0) + 1;
-      try {
-        await rt.store.update(table, keys.user(userId), {
-          set: { failedLogins: count },
-          expect: { pk: item.pk, failedLogins: previous },
-        });
-        return count;
-      } catch (error) {
-        if (!(error instanceof ConditionFailedError)) throw error;
-      }
+    const key = keys.user(userId);
+    try {
+      const item = await rt.store.update(rt.config.identityTable, key, {
+        add: { failedLogins: 1 },
+        expect: { pk: key.pk },
+      });
+      return Number(item.failedLogins);
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return 0;
+      throw error;
     }
-    return Number.MAX_SAFE_INTEGER;
   }
 
   private async coolDownOver(user: User): Promise<boolean> {

@@ -4,8 +4,7 @@ import { wholeNumber } from './session-policy';
 
 /**
  * Fixed-window counters in the store, for rate limits and for failures per source address.
- * The store has no atomic increment both servers share, so each hit is a conditional write on
- * the previous count, retried when another request won the race.
+ * Each hit is one atomic add, so any number of servers and concurrent requests count exactly.
  */
 export class WindowCounter {
   constructor(
@@ -18,44 +17,21 @@ export class WindowCounter {
     const now = this.clock.now().getTime();
     const start = now - (now % windowMs);
     const resetAt = start + windowMs;
-    const key = keys.rate(`${bucket}#${start}`);
-    for (let attempt = 0; attempt < 20; attempt += 1) {
-      const item = await this.store.get(this.table, key);
-      const previous = item ? Number(item.count) : undefined;
-      const count = (previous ?? 0) + 1;
-      try {
-        await this.store.update(this.table, key, {
-          set: { count, expiresAt: Math.ceil(resetAt / 1000) + 60 },
-          expect: { count: previous },
-        });
-        return { count, resetAt };
-      } catch (error) {
-        if (!(error instanceof ConditionFailedError)) throw error;
-      }
-    }
-    // Under a storm of concurrent hits, treat the bucket as full rather than let it through.
-    return { count: Number.MAX_SAFE_INTEGER, resetAt };
+    const item = await this.store.update(this.table, keys.rate(`${bucket}#${start}`), {
+      add: { count: 1 },
+      set: { expiresAt: Math.ceil(resetAt / 1000) + 60 },
+    });
+    return { count: Number(item.count), resetAt };
   }
 
-  /**
-   * Takes back one hit of the window that ends at `resetAt` (an attempt that proved right).
-   * Gives up quietly under contention: an extra count only makes the limit stricter.
-   */
+  /** Takes back one hit of the window that ends at `resetAt` (an attempt that proved right). */
   async undo(bucket: string, windowMs: number, resetAt: number): Promise<void> {
     const key = keys.rate(`${bucket}#${resetAt - windowMs}`);
-    for (let attempt = 0; attempt < 20; attempt += 1) {
-      const item = await this.store.get(this.table, key);
-      const previous = item ? Number(item.count) : 0;
-      if (previous <= 0) return;
-      try {
-        await this.store.update(this.table, key, {
-          set: { count: previous - 1 },
-          expect: { count: previous },
-        });
-        return;
-      } catch (error) {
-        if (!(error instanceof ConditionFailedError)) throw error;
-      }
+    try {
+      await this.store.update(this.table, key, { add: { count: -1 }, expect: { pk: key.pk } });
+    } catch (error) {
+      // The window is gone (expired and removed): nothing is left to take back.
+      if (!(error instanceof ConditionFailedError)) throw error;
     }
   }
 

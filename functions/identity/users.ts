@@ -293,7 +293,7 @@ export class Users {
   async redeemEnrolment(
     token: string,
     person: Omit<NewUser, 'roles' | 'kind'> | undefined,
-    accept: (who: { name: string; email: string }) => void,
+    accept: (who: { name: string; email: string } | (User & Credentials)) => Promise<void> | void,
   ): Promise<User & Credentials> {
     const key = keys.enrolment(hash(token));
     const item = await this.store.get(this.table, key);
@@ -308,7 +308,8 @@ export class Users {
     if (user.linksVoidBefore !== undefined && issuedAt <= user.linksVoidBefore) {
       throw new UserError('token', 'this enrolment link is invalid, used or expired', 404);
     }
-    accept(user);
+    // Judged before the link is spent, so a mistyped password does not cost the link.
+    await accept(user);
     await this.spendLink(key, now);
     return user;
   }
@@ -317,7 +318,7 @@ export class Users {
     key: Item,
     item: Item,
     person: Omit<NewUser, 'roles' | 'kind'> | undefined,
-    accept: (who: { name: string; email: string }) => void,
+    accept: (who: { name: string; email: string }) => Promise<void> | void,
   ) {
     const now = Math.floor(this.clock.now().getTime() / 1000);
     const current = await this.store.get(this.table, { pk: 'BOOTSTRAP', sk: 'B' });
@@ -327,9 +328,20 @@ export class Users {
     }
     if (!person) throw new UserError('email', 'give your name, work email and employee id or NPI');
     validateNewUser({ ...person, roles: ['security_officer'] });
-    accept(person);
+    await accept(person);
     await this.spendLink(key, now);
-    const { user } = await this.create({ ...person, roles: ['security_officer'] });
+    let user: User;
+    try {
+      ({ user } = await this.create({ ...person, roles: ['security_officer'] }));
+    } catch (error) {
+      // An email or employee id someone holds already: the link stays good for another try.
+      await this.store.update(this.table, key as never, {
+        set: {},
+        remove: ['usedAt'],
+        expect: { usedAt: now },
+      });
+      throw error;
+    }
     return (await this.get(user.id)) as User & Credentials;
   }
 

@@ -33,8 +33,11 @@ export interface Store {
   /** Put an item; with `ifAbsent`, fail with ConditionFailedError when the key exists. */
   put(table: string, item: Item, options?: { ifAbsent?: boolean }): Promise<void>;
   /**
-   * Set and remove attributes of one item. `expect` holds attribute values that must match
-   * (undefined meaning the attribute must be absent); otherwise ConditionFailedError.
+   * Set, remove and add to attributes of one item, creating it when absent unless `expect`
+   * says otherwise, and return the item as it is after. `add` adds to numbers atomically (an
+   * absent attribute counts as 0), so concurrent counters need no retries. `expect` holds
+   * attribute values that must match (undefined meaning the attribute must be absent);
+   * otherwise ConditionFailedError.
    */
   update(
     table: string,
@@ -42,6 +45,7 @@ export interface Store {
     change: {
       set?: Item;
       remove?: string[];
+      add?: Record<string, number>;
       expect?: Record<string, unknown>;
     },
   ): Promise<Item>;

@@ -59,6 +59,25 @@ describe('identity over HTTP', () => {
     resetAuditLog();
     resetIdentity();
     const bootstrap = (await identity().users.bootstrapToken()) as string;
+    // A person made from the machine before any officer holds E-0: the first officer's try
+    // with that id is refused, and the link stays good for the next try.
+    await identity().users.create({
+      email: 'ward.sister@hospital.example',
+      name: 'Agnes Jones',
+      employeeId: 'E-0',
+      roles: ['nurse'],
+    });
+    const taken = await call(base, 'POST', '/v1/auth/enrol', {
+      body: {
+        token: bootstrap,
+        password: PASSWORD,
+        email: 'grace.hopper@hospital.example',
+        name: 'Grace Hopper',
+        employeeId: 'E-0',
+      },
+    });
+    expect(taken.status).toBe(409);
+    expect(taken.json.field).toBe('employeeId');
     const enrolled = await enrol(base, clock, bootstrap, {
       email: 'grace.hopper@hospital.example',
       name: 'Grace Hopper',
@@ -442,17 +461,60 @@ describe('identity over HTTP', () => {
       body: {},
     });
     expect(reset.status).toBe(200);
-    const password = await call(base, 'POST', '/v1/auth/login', {
-      body: { email: 'florence.n@hospital.example', password: PASSWORD },
+    const login = (password: string) =>
+      call(base, 'POST', '/v1/auth/login', {
+        body: { email: 'florence.n@hospital.example', password },
+      });
+    const right = await login(PASSWORD);
+    const wrong = await login('not her password at all 7');
+    // The same answer either way: a reset must not confirm a guessed password.
+    expect([right.status, wrong.status]).toEqual([401, 401]);
+    expect(right.json.reason).toBe(wrong.json.reason);
+
+    const useLink = (password: string) =>
+      call(base, 'POST', '/v1/auth/enrol', {
+        body: { token: linkToken(reset.json.enrolmentUrl), password },
+      });
+    // Whoever holds the link still needs the person's password; a wrong one keeps the link.
+    const guessed = await useLink('an officer chose this one 9');
+    expect(guessed.status).toBe(401);
+    const link = await useLink(PASSWORD);
+    expect(link.json.status).toBe('mfa_enrolment_required');
+    const stored = await identity().users.get(created.json.id);
+    expect(stored?.passwordHash).toBeDefined();
+  });
+
+  it('resets the password with the authenticator only when asked, and says so in the audit', async () => {
+    const created = await createUser({
+      email: 'mary.seacole@hospital.example',
+      name: 'Mary Seacole',
+      employeeId: 'E-80',
+      roles: ['nurse'],
     });
-    expect(password.status).toBe(401);
+    await enrol(base, clock, linkToken(created.json.enrolmentUrl));
+    const reset = await call(base, 'POST', `/v1/users/${created.json.id}/reset-mfa`, {
+      headers: bearer(officer.token),
+      body: { resetPassword: true },
+    });
+    expect(reset.status).toBe(200);
+    expect(reset.json.status).toBe('invited');
+
+    const newPassword = 'violet lanterns over quiet harbours 3';
     const link = await call(base, 'POST', '/v1/auth/enrol', {
-      body: {
-        token: linkToken(reset.json.enrolmentUrl),
-        password: PASSWORD,
-      },
+      body: { token: linkToken(reset.json.enrolmentUrl), password: newPassword },
     });
     expect(link.json.status).toBe('mfa_enrolment_required');
+    const old = await call(base, 'POST', '/v1/auth/login', {
+      body: { email: 'mary.seacole@hospital.example', password: PASSWORD },
+    });
+    expect(old.status).toBe(401);
+
+    const bad = await call(base, 'POST', `/v1/users/${created.json.id}/reset-mfa`, {
+      headers: bearer(officer.token),
+      body: { resetPassword: 'yes' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json.field).toBe('resetPassword');
   });
 
   it('takes a recovery code in the code field and refuses it the second time', async () => {

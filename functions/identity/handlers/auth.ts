@@ -136,7 +136,13 @@ export async function auth(request: HttpRequest, _context: Context): Promise<Htt
       throw new HttpError(error.status, 'invalid_request', error.message, error.field);
     }
     if (error instanceof PasswordHashingBusy) {
-      throw new HttpError(503, 'busy', 'too many sign-ins are being checked; try again shortly');
+      throw new HttpError(
+        503,
+        'busy',
+        'too many sign-ins are being checked; try again shortly',
+        undefined,
+        { 'retry-after': '2' },
+      );
     }
     if (error instanceof SessionLimitError) {
       throw new HttpError(

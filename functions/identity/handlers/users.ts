@@ -154,15 +154,41 @@ async function setStatus(
   return { status: 200, body: user };
 }
 
+/**
+ * Clears the authenticator and recovery codes; the person enrols a new one through the link
+ * returned, proving themselves with their password, which the link does not change. With
+ * `resetPassword: true` (a person who lost both) the password goes too and the link sets a new
+ * one: whoever holds that link can then become the person, so it must reach only them.
+ */
 async function resetMfa(request: HttpRequest, [id]: string[]): Promise<HttpResult> {
+  const body = onlyKeys(request.body === undefined ? {} : objectBody(request), ['resetPassword']);
+  if (body.resetPassword !== undefined && typeof body.resetPassword !== 'boolean') {
+    throw badRequest('resetPassword', 'must be true or false');
+  }
+  const withPassword = body.resetPassword === true;
+  const current = await identity().users.get(id as string);
+  if (!current) throw notFound(`the user ${id}`);
+  if (withPassword && current.federated) {
+    throw badRequest('resetPassword', 'this account signs in through an identity provider');
+  }
+  const credentials = [
+    'totpSecret',
+    'totpPending',
+    'totpLastStep',
+    'recoveryHashes',
+    'mfaEnrolledAt',
+  ];
   const user = await identity().users.update(
     id as string,
-    { mfaResetAt: new Date().toISOString() },
-    ['totpSecret', 'totpPending', 'totpLastStep', 'recoveryHashes', 'mfaEnrolledAt'],
+    {
+      mfaResetAt: new Date().toISOString(),
+      // Active becomes invited until the link is used; a lock or a disabling stays.
+      ...(withPassword && current.status === 'active' && { status: 'invited' }),
+    },
+    withPassword ? [...credentials, 'passwordHash'] : credentials,
   );
   await identity().sessions.revokeAll(id as string, request.principal?.id ?? 'unknown');
-  await audit(request, 'mfa_reset', id as string);
-  // The person enrols a new authenticator only through this link, not with the password alone.
+  await audit(request, withPassword ? 'mfa_and_password_reset' : 'mfa_reset', id as string);
   const token = await identity().users.newEnrolment(id as string);
   return { status: 200, body: { ...publicUser(user), enrolmentUrl: enrolmentUrl(token) } };
 }

@@ -62,6 +62,7 @@ export class DynamoStore implements Store {
     change: {
       set?: Item;
       remove?: string[];
+      add?: Record<string, number>;
       expect?: Record<string, unknown>;
     },
   ): Promise<Item> {
@@ -87,11 +88,19 @@ export class DynamoStore implements Store {
       removes.push(`#n${n}`);
       n += 1;
     }
+    const adds: string[] = [];
+    for (const [name, by] of Object.entries(change.add ?? {})) {
+      names[`#n${n}`] = name;
+      values[`:v${n}`] = by;
+      adds.push(`#n${n} :v${n}`);
+      n += 1;
+    }
     const conditions = expectations(change.expect ?? {}, names, values);
 
     const expression = [
       sets.length > 0 ? `SET ${sets.join(', ')}` : '',
       removes.length > 0 ? `REMOVE ${removes.join(', ')}` : '',
+      adds.length > 0 ? `ADD ${adds.join(', ')}` : '',
     ]
       .filter(Boolean)
       .join(' ');
