@@ -24,7 +24,12 @@ import {
 const GENERIC_NAMES =
   /^(admin|administrator|root|test|tester|testing|shared|share|guest|user|demo|default|temp|nurse|doctor|physician|reception|frontdesk|billing|staff|team|office|support|service|system|sysadmin|info|it)[-_.]?\d*$/i;
 
-const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,63}$/;
+/**
+ * A work address in plain ASCII (RFC 5321 dot-atom local part, DNS host name): lookalike
+ * letters, invisible characters and a trailing dot would each spell one mailbox a second way.
+ */
+const EMAIL =
+  /^[a-z0-9!#$%&'*/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const NPI = /^\d{10}$/;
 
 /** An enrolment link is valid for a day and for one use. */
@@ -90,8 +95,9 @@ const FEDERATED_TAKEN = 'this identity provider account is linked to another acc
 /** A profile change that keeps losing races to other changes of the same account is refused. */
 const CHANGE_ATTEMPTS = 3;
 
+/** Claimed case-blind: "e-7" is the same employee as "E-7". */
 const personKey = (field: PersonField, value: string): Key => ({
-  pk: `PERSON#${field}#${value}`,
+  pk: `PERSON#${field}#${value.toUpperCase()}`,
   sk: 'P',
 });
 
@@ -131,7 +137,12 @@ export function validateNewUser(input: NewUser): void {
     );
   }
   const email = input.email?.trim().toLowerCase() ?? '';
-  if (!EMAIL.test(email)) throw new UserError('email', 'must be a work email address');
+  if (email.includes('+')) {
+    throw new UserError('email', 'use the plain work address, without a +tag: it is one mailbox');
+  }
+  if (email.length > 254 || (email.split('@')[0] ?? '').length > 64 || !EMAIL.test(email)) {
+    throw new UserError('email', 'must be a work email address in plain ASCII letters');
+  }
   const local = email.split('@')[0] ?? '';
   if (GENERIC_NAMES.test(local)) {
     throw new UserError(
@@ -149,7 +160,10 @@ export function validateNewUser(input: NewUser): void {
     );
   }
   // A directory may know someone by one name; a name typed here must give first and last.
-  if (GENERIC_NAMES.test(name.replace(/\s+/g, '')) || (!input.federated && !/\s/.test(name))) {
+  const words = name.split(/\s+/);
+  const generic =
+    GENERIC_NAMES.test(name.replace(/\s+/g, '')) || words.every((word) => GENERIC_NAMES.test(word));
+  if (generic || (!input.federated && words.length < 2)) {
     throw new UserError('name', "must be a real person's first and last name");
   }
   if (!input.employeeId && !input.npi && !input.federated) {
@@ -387,6 +401,14 @@ export class Users {
   }
 
   /** Whether any security officer account exists (demo data alone does not count). */
+  /** Whether an active security officer other than `id` exists, who can manage users. */
+  async otherActiveOfficer(id: string): Promise<boolean> {
+    const users = await this.list();
+    return users.some(
+      (u) => u.id !== id && u.roles.includes('security_officer') && u.status === 'active',
+    );
+  }
+
   async hasOfficer(): Promise<boolean> {
     const users = await this.list();
     return users.some((u) => u.roles.includes('security_officer') && u.status !== 'disabled');
@@ -413,6 +435,15 @@ export class Users {
         federated: current.federated,
       };
       validateNewUser(next);
+      const demoted =
+        current.roles.includes('security_officer') && !next.roles.includes('security_officer');
+      if (demoted && !(await this.otherActiveOfficer(id))) {
+        throw new UserError(
+          'roles',
+          'this is the last active security officer: give the role to someone else first',
+          409,
+        );
+      }
 
       const set: Item = {};
       const remove: string[] = [];

@@ -116,6 +116,80 @@ describe('identity over HTTP', () => {
     expect(res.json.field).toBe('email');
   });
 
+  it('refuses fields of the wrong type instead of turning them into text', async () => {
+    const person = {
+      email: 'lise.meitner@hospital.example',
+      name: 'Lise Meitner',
+      employeeId: 'E-60',
+      roles: ['nurse'],
+    };
+    for (const [field, value] of [
+      ['name', { first: 'Lise' }],
+      ['email', ['lise.meitner@hospital.example']],
+      ['employeeId', true],
+      ['roles', [1]],
+    ] as const) {
+      const res = await createUser({ ...person, [field]: value });
+      expect(res.status).toBe(400);
+      expect(res.json.field).toBe(field);
+    }
+  });
+
+  it('refuses a second spelling of one mailbox or one employee id', async () => {
+    const first = await createUser({
+      email: 'nina.nurse@hospital.example',
+      name: 'Nina Nurse',
+      employeeId: 'E-61',
+      roles: ['nurse'],
+    });
+    expect(first.status).toBe(201);
+    for (const email of [
+      'nina.nurse\u200b@hospital.example',
+      'n\u0456na.nurse@hospital.example',
+      '\uff4eina.nurse@hospital.example',
+      'nina.nurse@hospital.example.',
+      'nina.nurse@HOSP\u0130TAL.example',
+      'nina.nurse+2@hospital.example',
+    ]) {
+      const res = await createUser({
+        email,
+        name: 'Nina Nurse',
+        npi: '1234567893',
+        roles: ['nurse'],
+      });
+      expect(res.status).toBe(400);
+      expect(res.json.field).toBe('email');
+    }
+    const sameId = await createUser({
+      email: 'nina.other@hospital.example',
+      name: 'Nina Other',
+      employeeId: 'e-61',
+      roles: ['nurse'],
+    });
+    expect(sameId.status).toBe(409);
+    expect(sameId.json.field).toBe('employeeId');
+  });
+
+  it('refuses a name made only of generic words', async () => {
+    const res = await createUser({
+      email: 'a.admin@hospital.example',
+      name: 'Admin Admin',
+      employeeId: 'E-62',
+      roles: ['nurse'],
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.field).toBe('name');
+  });
+
+  it('keeps the last active security officer an officer', async () => {
+    await stepUp();
+    const me = await identity().users.byEmail('grace.hopper@hospital.example');
+    const demoted = await updateUser(me?.id as string, { roles: ['auditor'] });
+    expect(demoted.status).toBe(409);
+    expect(demoted.json.field).toBe('roles');
+    expect((await identity().users.get(me?.id as string))?.roles).toEqual(['security_officer']);
+  });
+
   it('refuses a name with a line break or a text-direction override', async () => {
     for (const name of ['Ruth\nBader', 'Ruth Bader\u202e', 'Ruth\u0000 Bader']) {
       const res = await createUser({

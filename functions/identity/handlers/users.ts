@@ -95,10 +95,10 @@ async function create(request: HttpRequest): Promise<HttpResult> {
   const body = onlyKeys(objectBody(request), CREATE_KEYS);
   const { user, enrolmentToken } = await identity().users.create({
     kind: (body.kind ?? 'person') as 'person',
-    email: String(body.email ?? ''),
-    name: String(body.name ?? ''),
-    employeeId: optionalString(body.employeeId),
-    npi: optionalString(body.npi),
+    email: requiredString(body, 'email'),
+    name: requiredString(body, 'name'),
+    employeeId: optionalString(body, 'employeeId'),
+    npi: optionalString(body, 'npi'),
     roles: rolesOf(body.roles),
   });
   await audit(request, 'user_created', user.id);
@@ -115,10 +115,10 @@ async function update(request: HttpRequest, [id]: string[]): Promise<HttpResult>
   const body = onlyKeys(objectBody(request), UPDATE_KEYS);
   // An empty employee id or NPI (null or "") clears it.
   const change: ProfileChange = {};
-  if (body.name !== undefined) change.name = String(body.name);
+  if (body.name !== undefined) change.name = requiredString(body, 'name');
   if (body.roles !== undefined) change.roles = rolesOf(body.roles);
-  if (body.employeeId !== undefined) change.employeeId = optionalString(body.employeeId);
-  if (body.npi !== undefined) change.npi = optionalString(body.npi);
+  if (body.employeeId !== undefined) change.employeeId = optionalString(body, 'employeeId');
+  if (body.npi !== undefined) change.npi = optionalString(body, 'npi');
   const before = await identity().users.get(id as string);
   const user = publicUser(await identity().users.change(id as string, change));
   // Sessions carry the roles they were made with: a change of roles ends them.
@@ -225,13 +225,29 @@ function objectBody(request: HttpRequest): Record<string, unknown> {
   return request.body as Record<string, unknown>;
 }
 
-const optionalString = (value: unknown) =>
-  value === undefined || value === null || value === '' ? undefined : String(value);
+/** A text field as sent: never a number, list or object turned into text. */
+function requiredString(body: Record<string, unknown>, field: string): string {
+  const value = body[field];
+  if (value === undefined || value === null || value === '') throw badRequest(field, 'is required');
+  if (typeof value !== 'string') throw badRequest(field, 'must be a string');
+  return value;
+}
+
+/** As `requiredString`, but null or "" means none. */
+function optionalString(body: Record<string, unknown>, field: string): string | undefined {
+  const value = body[field];
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw badRequest(field, 'must be a string');
+  return value;
+}
 
 function rolesOf(value: unknown): PersonRole[] {
   if (!Array.isArray(value))
     throw badRequest('roles', `must be a list of: ${PERSON_ROLES.join(', ')}`);
-  return value.map(String) as PersonRole[];
+  if (!value.every((role) => typeof role === 'string')) {
+    throw badRequest('roles', `must be a list of: ${PERSON_ROLES.join(', ')}`);
+  }
+  return value as PersonRole[];
 }
 
 export function enrolmentUrl(token: string): string {
