@@ -35,7 +35,8 @@ const sha = (text: string) => crypto.hash('sha256', text, 'hex');
 /** A TOTP seed is sealed to its account and purpose: copied onto another, it does not open. */
 const totpContext = (userId: string) => ({ purpose: 'totp-secret', userId });
 /** A TOTP code is six digits; anything with letters is taken as a recovery code. */
-const isRecoveryCode = (code: unknown) => typeof code === 'string' && /[a-z]/i.test(code);
+/** Anything but six digits in the code field is taken as a recovery code. */
+const isRecoveryCode = (code: unknown) => typeof code === 'string' && !/^\s*\d{6}\s*$/.test(code);
 
 /** The same answer whether the account is unknown, the password wrong or the account locked. */
 const refused = () => unauthorized('the email or password is not right, or the account is locked');
@@ -62,10 +63,13 @@ export class Auth {
   }
 
   async login(email: unknown, password: unknown, ctx: ClientContext) {
-    if (typeof email !== 'string' || email.length === 0) throw badRequest('email', 'is required');
+    if (email === undefined || email === null || email === '')
+      throw badRequest('email', 'is required');
+    if (typeof email !== 'string') throw badRequest('email', 'must be a string');
     if (email.length > 254) throw badRequest('email', 'is longer than any email address can be');
-    if (typeof password !== 'string' || password.length === 0)
+    if (password === undefined || password === null || password === '')
       throw badRequest('password', 'is required');
+    if (typeof password !== 'string') throw badRequest('password', 'must be a string');
     const user = await this.id.users.byEmail(email);
     if (!user || !user.passwordHash || user.status === 'invited' || user.status === 'disabled') {
       await dummyVerify();
@@ -232,10 +236,15 @@ export class Auth {
     // password; it never replaces it, so the officer who passed the link on cannot sign in.
     let keptPassword = false;
     const user = await this.id.users.redeemEnrolment(body.token, person, async (who) => {
+      // Only the first officer's link creates an account; every other names one already.
+      if ('id' in who && person) {
+        throw badRequest(
+          'email',
+          'this link is for an account that exists: give only the password',
+        );
+      }
       if ('passwordHash' in who && who.passwordHash) {
         keptPassword = true;
-        if (person)
-          throw badRequest('email', 'this link enrols an existing account: give only the password');
         const hash = who.passwordHash;
         const right = await this.guarded(who, ctx, dummyVerify, async () =>
           (await verifyPassword(password, hash)).ok ? undefined : 'wrong_password',
@@ -363,14 +372,42 @@ export class Auth {
       }
     });
     if (!right) throw unauthorized('the recovery code is not right or was used already');
-    const left = hashes.filter((_, i) => i !== index);
-    await this.id.users.update(user.id, { recoveryHashes: left });
-    await this.audit(user.id, 'recovery_code_used', 'success', ctx, `${left.length} left`);
+    const left = await this.dropRecoveryHash(user, hashes[index] as string);
+    await this.audit(user.id, 'recovery_code_used', 'success', ctx, `${left} left`);
+  }
+
+  /**
+   * Removes a spent code's hash from the account's list by a write conditional on the list's
+   * version, so codes spent at the same moment are all removed; returns how many are left.
+   */
+  private async dropRecoveryHash(user: User & Credentials, spent: string): Promise<number> {
+    const userId = user.id;
+    const rt = runtime();
+    const table = rt.config.identityTable;
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const item = await rt.store.get(table, keys.user(userId));
+      const current = Array.isArray(item?.recoveryHashes) ? (item.recoveryHashes as string[]) : [];
+      const version = item?.recoveryVersion as number | undefined;
+      const rest = current.filter((hash) => hash !== spent);
+      if (rest.length === current.length) return rest.length;
+      try {
+        await rt.store.update(table, keys.user(userId), {
+          set: { recoveryHashes: rest, recoveryVersion: (version ?? 0) + 1 },
+          expect: { pk: keys.user(userId).pk, recoveryVersion: version },
+        });
+        return rest.length;
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      }
+    }
+    // The record of the code's use still stops it; only the list is left longer for now.
+    return Math.max(0, (user.recoveryHashes?.length ?? 1) - 1);
   }
 
   private async issueRecoveryCodes(userId: string): Promise<string[]> {
     const { codes, hashes } = newRecoveryCodes();
-    await this.id.users.update(userId, { recoveryHashes: hashes });
+    // A new version too: a spent code's removal racing this cannot write the old list back.
+    await this.id.users.update(userId, { recoveryHashes: hashes, recoveryVersion: Date.now() });
     return codes;
   }
 
@@ -390,8 +427,10 @@ export class Auth {
     const address = await this.countAddress(ctx);
     const attempt = await this.countFailure(user.id);
     if (attempt > this.id.lockout.maxFailures) {
+      // Refused unchecked. Not a lock by itself: the count may include attempts still being
+      // checked that turn out right; the failure that reached the limit has locked already.
       await pretend?.();
-      await this.afterFailure(user, ctx, 'over_limit', attempt);
+      await this.audit(user.id, 'login_failed', 'failure', ctx, 'over_limit');
       return false;
     }
     if (address.count > this.id.lockout.maxFailuresPerIp) {

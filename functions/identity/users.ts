@@ -65,6 +65,8 @@ export interface Credentials {
   totpPending?: string;
   totpLastStep?: number;
   recoveryHashes?: string[];
+  /** Changes with every write of `recoveryHashes`, so a write can be made conditional on it. */
+  recoveryVersion?: number;
   /** Consecutive failed passwords and codes; the lockout counts these. */
   failedLogins?: number;
   /** An officer reset the authenticator; a new one is enrolled only through their link. */
@@ -626,6 +628,7 @@ export function publicUser(user: User & Credentials): User {
     totpPending: _tp,
     totpLastStep: _s,
     recoveryHashes: _r,
+    recoveryVersion: _rv,
     failedLogins: _f,
     mfaResetAt: _m,
     upstreamMfaAt: _u,

@@ -550,6 +550,15 @@ describe('identity over HTTP', () => {
         body: { token: linkToken(reset.json.enrolmentUrl), password },
       });
     // Whoever holds the link still needs the person's password; a wrong one keeps the link.
+    const renamed = await call(base, 'POST', '/v1/auth/enrol', {
+      body: {
+        token: linkToken(reset.json.enrolmentUrl),
+        password: PASSWORD,
+        email: 'x.y@hospital.example',
+      },
+    });
+    expect(renamed.status).toBe(400);
+    expect(renamed.json.field).toBe('email');
     const guessed = await useLink('an officer chose this one 9');
     expect(guessed.status).toBe(401);
     const link = await useLink(PASSWORD);

@@ -160,6 +160,28 @@ describe('identity under concurrent and hostile use', () => {
 
     expect(first.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
     expect(again.map((answer) => answer.status)).toEqual([401, 401, 401, 401]);
+    expect((await identity().users.get(nurse.id))?.recoveryHashes).toHaveLength(6);
+  });
+
+  it('does not lock an account for right codes sent at the same moment', async () => {
+    const nurse = await person('Mary Eliza Mahoney');
+    const codes = (nurse.body.recoveryCodes ?? []).slice(0, 6);
+    const tickets: Awaited<ReturnType<typeof login>>[] = [];
+    for (const _ of codes) tickets.push(await login(nurse.email));
+
+    const answers = await Promise.all(
+      codes.map((code, i) =>
+        call(base, 'POST', '/v1/auth/mfa', {
+          body: { ticket: tickets[i]?.json.ticket, recoveryCode: code },
+        }),
+      ),
+    );
+
+    const signedIn = answers.filter((answer) => answer.status === 200).length;
+    expect(signedIn).toBeGreaterThanOrEqual(5);
+    const stored = await identity().users.get(nurse.id);
+    expect(stored?.status).toBe('active');
+    expect(stored?.recoveryHashes).toHaveLength(10 - signedIn);
   });
 
   it('does not open an authenticator seed copied onto another account, and audits it', async () => {
