@@ -24,8 +24,9 @@ export function main(argv: string[]): void {
   program()
     .parseAsync(argv)
     .catch((error: Error) => {
-      process.stderr.write(`vigil: ${error.message}\n`);
-      process.exitCode = 2;
+      // Exits rather than waits: a command that failed part-way (a port in use, say) may have
+      // left a server listening that would keep the process alive.
+      process.stderr.write(`vigil: ${error.message}\n`, () => process.exit(2));
     });
 }
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../support/platform';
@@ -112,6 +113,21 @@ describe('vigil start with a bad setting', () => {
       expect(fs.existsSync(path.join(dataDir, 'running.json'))).toBe(false);
     },
   );
+
+  it('exits with status 2 naming the cause when its port is taken, rather than hang', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const outcome = await start(dataDir, { PORT: String(port) });
+
+      expect(outcome.hung).toBe(false);
+      expect(outcome.code).toBe(2);
+      expect(outcome.stderr).toMatch(/EADDRINUSE/);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
 
   it('still starts, serves /health and stops on SIGTERM when the settings are good', async () => {
     const started = await start(
