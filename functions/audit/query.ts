@@ -82,11 +82,14 @@ export async function listRecords(
 function bound(filter: Record<string, unknown>, name: 'from' | 'to'): string | undefined {
   const value = filter[name];
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
+  if (typeof value !== 'string' || !/^\d{4}-/.test(value) || Number.isNaN(Date.parse(value))) {
     throw badRequest(`filter.${name}`, 'must be an ISO 8601 date or date-time');
   }
   return utcOf(value);
 }
+
+/** A time filter without a patient or user reads one partition per month: ten years at most. */
+export const MAX_MONTHS = 120;
 
 /** Picks the narrowest index for the filter: patient, user, or month partitions by time. */
 async function* candidates(
@@ -116,7 +119,14 @@ async function* candidates(
     });
     return;
   }
-  for (const month of monthsBetween(from, to)) {
+  const months = monthsBetween(from, to);
+  if (months.length > MAX_MONTHS) {
+    throw badRequest(
+      'filter.from',
+      `spans ${months.length} months; without a patientId or userId it may span at most ${MAX_MONTHS}`,
+    );
+  }
+  for (const month of months) {
     yield* store.query(table, {
       index: 'gsi4',
       partition: ['gsi4pk', `M#${month}`],
@@ -125,6 +135,7 @@ async function* candidates(
   }
 }
 
+/** The months from `from` to `to`; stops counting one past `MAX_MONTHS`, however wide. */
 export function monthsBetween(from: string, to: string): string[] {
   const months: string[] = [];
   let year = Number(from.slice(0, 4));
@@ -134,6 +145,7 @@ export function monthsBetween(from: string, to: string): string[] {
     const label = `${year}-${String(month).padStart(2, '0')}`;
     if (label > last) return months;
     months.push(label);
+    if (months.length > MAX_MONTHS) return months;
     month += 1;
     if (month > 12) {
       month = 1;

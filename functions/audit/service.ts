@@ -69,13 +69,16 @@ export class AuditLog {
     const outcomes: Outcome<R>[] = [];
     const candidates: Array<{ item: IngestItem<R>; candidate: Candidate }> = [];
 
+    const now = this.deps.clock.now().getTime();
     for (const item of items) {
       const { parsed } = item.decoded;
-      if (!parsed.ok) {
-        await this.quarantine(origin, item, parsed.problem.field, parsed.problem.reason);
-        outcomes.push({ ref: item.ref, status: 'rejected', ...parsed.problem });
+      const problem = parsed.ok ? outOfTime(parsed.value.timestamp, now) : parsed.problem;
+      if (problem) {
+        await this.quarantine(origin, item, problem.field, problem.reason);
+        outcomes.push({ ref: item.ref, status: 'rejected', ...problem });
         continue;
       }
+      if (!parsed.ok) continue;
       candidates.push({ item, candidate: this.candidate(origin, item, parsed.value) });
     }
     if (candidates.length === 0) return outcomes;
@@ -171,4 +174,21 @@ function serialise(raw: unknown): string {
 function truncate(text: string): string {
   if (text.length <= MAX_QUARANTINE_PAYLOAD) return text;
   return `${text.slice(0, MAX_QUARANTINE_PAYLOAD)}…[truncated ${text.length - MAX_QUARANTINE_PAYLOAD} chars]`;
+}
+
+/**
+ * A producer's clock may run ahead, but not by more than a day: an access stamped years ahead
+ * would fall outside every report's window until then. Before 1970 is no access to a record
+ * kept electronically.
+ */
+export const MAX_CLOCK_AHEAD_MS = 24 * 60 * 60 * 1000;
+const EARLIEST_MS = Date.UTC(1970, 0, 1);
+
+function outOfTime(timestamp: string, now: number): { field: string; reason: string } | undefined {
+  const at = Date.parse(timestamp);
+  if (at > now + MAX_CLOCK_AHEAD_MS) {
+    return { field: 'timestamp', reason: "is more than a day ahead: check the producer's clock" };
+  }
+  if (at < EARLIEST_MS) return { field: 'timestamp', reason: 'is before 1970' };
+  return undefined;
 }

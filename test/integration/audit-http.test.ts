@@ -78,6 +78,26 @@ describe('audit ingest over HTTP', () => {
     expect(res.json.results[0]).toMatchObject({ status: 'rejected', field: 'timestamp' });
   });
 
+  it('refuses a time more than a day ahead or before 1970, which no report would show', async () => {
+    const ahead = new Date(Date.now() + 2 * 86_400_000).toISOString();
+    const res = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: [
+        nativeEvent({ id: 'far-ahead', timestamp: '2126-06-01T00:00:00Z' }),
+        nativeEvent({ id: 'two-days-ahead', timestamp: ahead }),
+        nativeEvent({ id: 'too-old', timestamp: '1969-12-31T23:59:59Z' }),
+        nativeEvent({ id: 'in-time', timestamp: new Date().toISOString() }),
+      ],
+    });
+    expect(res.json.results.map((r: { status: string }) => r.status)).toEqual([
+      'rejected',
+      'rejected',
+      'rejected',
+      'accepted',
+    ]);
+    expect(res.json.results[0]).toMatchObject({ field: 'timestamp' });
+  });
+
   it('quarantines a body nested too deep to serialise, without a 500', async () => {
     const deep = `${'['.repeat(20000)}${']'.repeat(20000)}`;
     const res = await call(base, 'POST', '/v1/audit/events', {
@@ -212,6 +232,8 @@ describe('audit ingest over HTTP', () => {
       'sort=["nope","ASC"]',
       'range=[5,1]',
       'filter={"patientId":{"toString":1}}',
+      'filter={"from":"1800-01-01T00:00:00Z","to":"9999-12-31T23:59:59Z"}',
+      'filter={"from":"-271821-04-20T00:00:00Z"}',
     ]) {
       const res = await call(base, 'GET', `/v1/audit-events?${query}`, { key: t.readerKey });
       expect(res.status).toBe(400);
