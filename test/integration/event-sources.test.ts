@@ -143,14 +143,14 @@ describe('event sources through the Lambda Invoke API', () => {
       ],
     };
     const res = await invoke(t, 'auditIngestLogs', { awslogs: { data: gz64(payload) } });
-    expect(res.body).toEqual({ accepted: 1 });
+    expect(res.body).toEqual({ accepted: 1, duplicate: 0, rejected: 0 });
     const control = {
       ...payload,
       messageType: 'CONTROL_MESSAGE',
       logEvents: [{ id: '1', timestamp: 1, message: 'CWL CONTROL MESSAGE' }],
     };
     expect((await invoke(t, 'auditIngestLogs', { awslogs: { data: gz64(control) } })).body).toEqual(
-      { accepted: 0 },
+      { accepted: 0, duplicate: 0, rejected: 0 },
     );
     await invoke(t, 'auditIngestLogs', { awslogs: { data: gz64(payload) } });
     expect(await countEntries('logs--ehr-audit')).toBe(1);
@@ -201,6 +201,51 @@ describe('event sources through the Lambda Invoke API', () => {
     const res = await invoke(t, 'auditIngestKinesis', { Records: records });
     expect(res.body).toEqual({ batchItemFailures: [] });
     expect(await countEntries('kinesis-audit-shardId-000000000007')).toBe(1);
+  });
+
+  it('passes over a Kinesis record without data and stores the rest of its batch', async () => {
+    const broken = kinesisRecord('2001', '', 'shardId-000000000009') as Record<string, unknown>;
+    (broken.kinesis as Record<string, unknown>).data = null;
+    const records = [
+      kinesisRecord('2000', b64(nativeEvent({ resourceId: 'obs-before' })), 'shardId-000000000009'),
+      broken,
+      kinesisRecord('2002', b64(nativeEvent({ resourceId: 'obs-after' })), 'shardId-000000000009'),
+    ];
+    const res = await invoke(t, 'auditIngestKinesis', { Records: records });
+    expect(res.body).toEqual({ batchItemFailures: [] });
+    expect(await countEntries('kinesis-audit-shardId-000000000009')).toBe(2);
+  });
+
+  it('fails no good SQS message for one without a body', async () => {
+    const broken = sqsRecord('p-2', '') as Record<string, unknown>;
+    delete broken.body;
+    const event = {
+      Records: [
+        sqsRecord('p-1', JSON.stringify(nativeEvent({ id: 'poison-neighbour-1' }))),
+        broken,
+        sqsRecord('p-3', JSON.stringify(nativeEvent({ id: 'poison-neighbour-3' }))),
+      ],
+    };
+    const before = await countEntries('sqs-vigil-audit');
+    const res = await invoke(t, 'auditIngestSqs', event);
+    expect(res.body).toEqual({ batchItemFailures: [] });
+    expect(await countEntries('sqs-vigil-audit')).toBe(before + 2);
+  });
+
+  it('reads Lambda runtime log lines and quarantines a delivery that is not gzip', async () => {
+    const line = `2026-11-02T13:00:00.000Z\tc0ffee\tINFO\t${JSON.stringify(nativeEvent({ id: 'from-lambda-line' }))}`;
+    const payload = {
+      messageType: 'DATA_MESSAGE',
+      owner: '123456789012',
+      logGroup: '/aws/lambda/ehr',
+      logStream: 'b',
+      subscriptionFilters: ['vigil'],
+      logEvents: [{ id: '4001', timestamp: Date.parse('2026-11-02T13:00:00Z'), message: line }],
+    };
+    const read = await invoke(t, 'auditIngestLogs', { awslogs: { data: gz64(payload) } });
+    expect(read.body).toEqual({ accepted: 1, duplicate: 0, rejected: 0 });
+    const garbage = await invoke(t, 'auditIngestLogs', { awslogs: { data: 'bm90IGd6aXA=' } });
+    expect(garbage.body).toEqual({ accepted: 0, duplicate: 0, rejected: 1 });
   });
 });
 

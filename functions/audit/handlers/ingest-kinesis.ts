@@ -17,6 +17,7 @@ import { nameFromArn, streamName } from './streams';
  * Sequence numbers are long digit strings and stay strings throughout.
  */
 export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
+  if (!Array.isArray(event?.Records)) throw new TypeError('not a Kinesis event: no Records list');
   const byShard = new Map<string, KinesisStreamRecord[]>();
   for (const record of event.Records) {
     const shard = `${nameFromArn(record.eventSourceARN, 'stream')}-${shardOf(record)}`;
@@ -64,16 +65,20 @@ function firstFailed(records: KinesisStreamRecord[], failed: Set<string>): strin
   return record ? seqOf(record) : undefined;
 }
 
-const seqOf = (record: KinesisStreamRecord) => record.kinesis.sequenceNumber;
+const seqOf = (record: KinesisStreamRecord) => String(record.kinesis?.sequenceNumber ?? '');
 
 function shardOf(record: KinesisStreamRecord): string {
-  return record.eventID.split(':')[0] ?? 'shard';
+  return typeof record.eventID === 'string' ? (record.eventID.split(':')[0] ?? 'shard') : 'shard';
 }
 
 function itemsOf(record: KinesisStreamRecord): IngestItem<string>[] {
-  const data = Buffer.from(record.kinesis.data, 'base64');
   const seq = seqOf(record);
   const shard = shardOf(record);
+  if (typeof record.kinesis?.data !== 'string') {
+    // Quarantined and passed over: redelivering a record without data would stall the shard.
+    return [poison(seq, shard, 'is missing or not base64 text')];
+  }
+  const data = Buffer.from(record.kinesis.data, 'base64');
   if (isGzip(data)) {
     // CloudWatch Logs delivered through Kinesis: gzip inside the record, decoded exactly once.
     try {

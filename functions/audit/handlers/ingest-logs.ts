@@ -1,4 +1,5 @@
-import type { CloudWatchLogsEvent } from 'aws-lambda';
+import crypto from 'node:crypto';
+import type { CloudWatchLogsDecodedData, CloudWatchLogsEvent } from 'aws-lambda';
 import { auditLog } from '../context';
 import { logItems, unzipLogs } from './logs-payload';
 import { streamName } from './streams';
@@ -8,10 +9,27 @@ import { streamName } from './streams';
  * throwing makes Lambda retry, which is safe because writes are idempotent, so events that
  * could not be stored throw; events that can never be accepted are quarantined instead.
  */
-export async function handler(event: CloudWatchLogsEvent): Promise<{ accepted: number }> {
-  const payload = unzipLogs(Buffer.from(event.awslogs.data, 'base64'));
+export async function handler(event: CloudWatchLogsEvent): Promise<Counts> {
+  let payload: CloudWatchLogsDecodedData;
+  try {
+    payload = unzipLogs(Buffer.from(String(event?.awslogs?.data ?? ''), 'base64'));
+  } catch {
+    // A delivery that will never decode is quarantined once, not retried.
+    const problem = { field: 'awslogs.data', reason: 'is not a gzip CloudWatch Logs payload' };
+    await auditLog().ingest(
+      { source: 'logs', stream: streamName('logs', 'undecodable'), producer: 'logs:unknown' },
+      [
+        {
+          ref: 'delivery',
+          sourceRef: `logs:undecodable:${crypto.randomUUID()}`,
+          decoded: { format: 'native', parsed: { ok: false, problem } },
+        },
+      ],
+    );
+    return { accepted: 0, duplicate: 0, rejected: 1 };
+  }
   const items = logItems(payload, (id) => id);
-  if (items.length === 0) return { accepted: 0 };
+  if (items.length === 0) return { accepted: 0, duplicate: 0, rejected: 0 };
 
   const outcomes = await auditLog().ingest(
     {
@@ -24,5 +42,16 @@ export async function handler(event: CloudWatchLogsEvent): Promise<{ accepted: n
   const failed = outcomes.filter((o) => o.status === 'failed').length;
   if (failed > 0)
     throw new Error(`${failed} log events could not be stored; retrying the delivery`);
-  return { accepted: outcomes.filter((o) => o.status === 'accepted').length };
+  const count = (status: string) => outcomes.filter((o) => o.status === status).length;
+  return {
+    accepted: count('accepted'),
+    duplicate: count('duplicate'),
+    rejected: count('rejected'),
+  };
+}
+
+interface Counts {
+  accepted: number;
+  duplicate: number;
+  rejected: number;
 }

@@ -10,6 +10,7 @@ import { nameFromArn, streamName } from './streams';
  * are not redelivered; only messages whose events could not be stored are retried.
  */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+  if (!Array.isArray(event?.Records)) throw new TypeError('not an SQS event: no Records list');
   const byQueue = new Map<string, SQSRecord[]>();
   for (const record of event.Records) {
     const queue = nameFromArn(record.eventSourceARN, 'queue');
@@ -32,6 +33,17 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
 }
 
 function itemsOf(record: SQSRecord): IngestItem<string>[] {
+  if (typeof record.body !== 'string') {
+    // Quarantined, never retried: a message without a body will not grow one.
+    const problem = { field: 'body', reason: 'is missing or not text' };
+    return [
+      {
+        ref: record.messageId,
+        sourceRef: `sqs:${record.messageId}`,
+        decoded: { format: 'native', parsed: { ok: false, problem } },
+      },
+    ];
+  }
   return decodeText(unwrapSns(record.body)).map((decoded, index) => ({
     ref: record.messageId,
     decoded,

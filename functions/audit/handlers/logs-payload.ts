@@ -31,7 +31,14 @@ export function logItems<R>(
   );
 }
 
-function withTimestamp(message: string, timestamp: number): string {
+/**
+ * The Node.js and Python Lambda runtimes prefix each line they write with its time, request id
+ * and level, tab-separated: `2026-01-01T00:00:00.000Z<TAB>id<TAB>INFO<TAB>{...}`.
+ */
+const LAMBDA_LINE_PREFIX = /^\d{4}-\d{2}-\d{2}T[\d:.]+Z\t[^\t]*\t[A-Z]+\t/;
+
+function withTimestamp(line: string, timestamp: number): string {
+  const message = line.replace(LAMBDA_LINE_PREFIX, '');
   const trimmed = message.trim();
   if (!trimmed.startsWith('{')) return message;
   try {
