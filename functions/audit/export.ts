@@ -1,7 +1,7 @@
 import type { Item, LogSink, Signer, Store } from '../platform/ports';
 import { type Checkpoint, readCheckpoints } from './chain/checkpoints';
 import { StreamVerifier, type StreamReport, type VerifiableEntry } from './chain/verifier';
-import { headKey, listStreams } from './records';
+import { listStreams } from './records';
 import { type AuditRecordView, toView } from './query';
 import { summarize, type VerifyReport } from './verify';
 
@@ -17,7 +17,9 @@ export interface ExportSources {
 /**
  * The verifiable export, one JSON object a line: a header, the signed checkpoints, then each
  * stream's head and its entries in order. Each entry carries its canonical body verbatim as
- * the last member, so a verifier can hash the exact bytes without re-encoding them.
+ * the last member, so a verifier can hash the exact bytes without re-encoding them. Each
+ * stream ends at its latest checkpoint, so everything exported is signed; the caller signs
+ * the heads first (`checkpointAll`) to take in the newest entries.
  */
 export async function* exportLines(
   sources: ExportSources,
@@ -35,12 +37,14 @@ export async function* exportLines(
     for (const checkpoint of list) yield JSON.stringify({ type: 'checkpoint', ...checkpoint });
   }
   for await (const stream of listStreams(sources.store, sources.table)) {
-    const head = await sources.store.get(sources.table, headKey(stream), true);
-    yield JSON.stringify({ type: 'head', stream, seq: Number(head?.seq ?? 0) });
+    const signedTo = Math.max(0, ...(checkpoints.get(stream) ?? []).map((c) => c.seq));
+    if (signedTo === 0) continue;
+    yield JSON.stringify({ type: 'head', stream, seq: signedTo });
     for await (const item of sources.store.query(sources.table, {
       index: 'gsi1',
       partition: ['gsi1pk', `S#${stream}`],
     })) {
+      if (Number(item.seq) > signedTo) break;
       if (filter && !filter(toView(item))) continue;
       yield entryLine(item);
     }
@@ -203,10 +207,22 @@ class ExportReader {
     this.current.verifier.push(entry);
   }
 
+  /** An export vouches only for what is signed: entries past the last checkpoint fail it. */
   private closeStream(): void {
-    if (this.current) this.reports.push(this.current.verifier.finish());
+    if (this.current) this.reports.push(signedToTheEnd(this.current.verifier.finish()));
     this.current = undefined;
   }
 }
 
 export { readCheckpoints };
+
+function signedToTheEnd(report: StreamReport): StreamReport {
+  if (report.unattested === 0) return report;
+  const problem = {
+    stream: report.stream,
+    seq: report.lastCheckpointSeq + 1,
+    kind: 'unsigned' as const,
+    detail: `${report.unattested} entries from here on are covered by no valid signed checkpoint`,
+  };
+  return { ...report, problems: [...report.problems, problem].sort((a, b) => a.seq - b.seq) };
+}

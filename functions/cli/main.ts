@@ -277,6 +277,8 @@ async function exportCommand(opts: {
       sink: rt.sink,
       signer: rt.signer,
     };
+    // Signs every stream's newest entries first: an export holds only what is signed.
+    await auditLog().checkpointAll();
     const progress = new Progress('export');
     for await (const line of exportLines(
       sources,

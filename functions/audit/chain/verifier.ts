@@ -10,7 +10,9 @@ export type ProblemKind =
   | 'truncated'
   | 'checkpoint-forged'
   | 'checkpoint-missing'
-  | 'checkpoint-mismatch';
+  | 'checkpoint-mismatch'
+  /** In an export, entries no signed checkpoint covers: anyone could have written them. */
+  | 'unsigned';
 
 export interface Problem {
   stream: string;
