@@ -8,7 +8,7 @@ import { keys, PHI_ROLES, type User } from './model';
 import { checkPassword, dummyVerify, hashPassword, verifyPassword } from './passwords';
 import { matchRecoveryCode, newRecoveryCodes } from './recovery';
 import { newTotpSecret, otpauthUri, qrDataUrl, verifyTotp } from './totp';
-import { type Credentials, publicUser } from './users';
+import { type Credentials, UserError, publicUser } from './users';
 
 /**
  * Sign-in in two steps: something you know (a password, or a federated token), then
@@ -77,9 +77,18 @@ export class Auth {
       throw refused();
     }
     if (user.status === 'locked' && !(await this.coolDownOver(user))) {
-      // Locked: the password is not even checked, so the answer cannot reveal it.
+      // Locked: the password is not even checked, so the answer cannot reveal it. The address
+      // is counted as for any refusal, so its limit does not tell locked accounts apart.
       await dummyVerify();
+      await this.countAddress(ctx);
       await this.audit(user.id, 'login_refused', 'failure', ctx, 'account locked');
+      throw refused();
+    }
+    if (!user.totpSecret && user.mfaResetAt && !user.federated) {
+      // A reset account enrols again only through the officer's link. Its password is not
+      // checked here, so neither the answer nor any count can confirm a guess at it.
+      await dummyVerify();
+      await this.failed(user, ctx, 'MFA reset pending');
       throw refused();
     }
     const hash = user.passwordHash;
@@ -90,12 +99,6 @@ export class Auth {
       return verdict.ok ? undefined : 'wrong_password';
     });
     if (!right) throw refused();
-    if (!user.totpSecret && user.mfaResetAt && !user.federated) {
-      // The same answer as a wrong password: which of the two it was would confirm a guess.
-      // The person enrols again only through the link the officer issued with the reset.
-      await this.audit(user.id, 'login_refused', 'failure', ctx, 'MFA reset pending');
-      throw refused();
-    }
     // The failure count is reset only once the second factor succeeds too, so knowing the
     // password does not buy fresh guesses at the code.
     if (needsRehash)
@@ -222,26 +225,33 @@ export class Auth {
     if (typeof body.password !== 'string') throw badRequest('password', 'is required');
     const text = (name: string) =>
       typeof body[name] === 'string' ? (body[name] as string) : undefined;
-    const person =
-      text('email') !== undefined
-        ? {
-            email: text('email') ?? '',
-            name: text('name') ?? '',
-            employeeId: text('employeeId'),
-            npi: text('npi'),
-          }
-        : undefined;
+    const personal = ['email', 'name', 'employeeId', 'npi'].some(
+      (name) => body[name] !== undefined,
+    );
+    const person = personal
+      ? {
+          email: text('email') ?? '',
+          name: text('name') ?? '',
+          employeeId: text('employeeId'),
+          npi: text('npi'),
+        }
+      : undefined;
     const password = body.password;
     // The link of an account that has a password (its MFA was reset) proves the person by that
     // password; it never replaces it, so the officer who passed the link on cannot sign in.
     let keptPassword = false;
     const user = await this.id.users.redeemEnrolment(body.token, person, async (who) => {
-      // Only the first officer's link creates an account; every other names one already.
-      if ('id' in who && person) {
-        throw badRequest(
-          'email',
-          'this link is for an account that exists: give only the password',
-        );
+      if ('id' in who) {
+        // Only the first officer's link creates an account; every other names one already.
+        if (person) {
+          throw badRequest(
+            'email',
+            'this link is for an account that exists: give only the password',
+          );
+        }
+        // Judged before the password, and the link kept: it neither confirms a guess at the
+        // password of a locked account nor is lost to someone else's failed sign-ins.
+        await this.refuseEnrolment(who, ctx);
       }
       if ('passwordHash' in who && who.passwordHash) {
         keptPassword = true;
@@ -255,8 +265,24 @@ export class Auth {
       const verdict = checkPassword(password, { name: who.name, email: who.email });
       if (!verdict.ok) throw badRequest('password', verdict.reason);
     });
+    if (!keptPassword) {
+      await this.id.users.update(user.id, {
+        passwordHash: await hashPassword(password),
+        status: 'active',
+      });
+      await this.audit(user.id, 'password_set', 'success', ctx);
+    }
+    return this.secondFactor(
+      { ...user, status: 'active', totpSecret: undefined },
+      'password',
+      ctx,
+      true,
+    );
+  }
+
+  /** Why a link cannot enrol this account now, if it cannot; audited. */
+  private async refuseEnrolment(user: User & Credentials, ctx: ClientContext): Promise<void> {
     if (user.status === 'locked' || user.status === 'disabled') {
-      // The link is spent either way: an officer who unlocks the account issues a new one.
       await this.audit(user.id, 'enrol_refused', 'failure', ctx, `account ${user.status}`);
       throw new HttpError(
         403,
@@ -273,19 +299,12 @@ export class Auth {
         'this account signs in through your identity provider: sign in there',
       );
     }
-    if (!keptPassword) {
-      await this.id.users.update(user.id, {
-        passwordHash: await hashPassword(password),
-        status: 'active',
-      });
-      await this.audit(user.id, 'password_set', 'success', ctx);
+    if (user.totpSecret) {
+      // An enrolled authenticator is replaced only after an officer's reset clears it: an
+      // older link, unused, must not replace it with the password alone.
+      await this.audit(user.id, 'enrol_refused', 'failure', ctx, 'already enrolled');
+      throw new UserError('token', 'this enrolment link is invalid, used or expired', 404);
     }
-    return this.secondFactor(
-      { ...user, status: 'active', totpSecret: undefined },
-      'password',
-      ctx,
-      true,
-    );
   }
 
   private async confirmEnrolment(user: User & Credentials, code: unknown, ctx: ClientContext) {
@@ -447,10 +466,13 @@ export class Auth {
       await this.uncountAddress(ctx, address.resetAt);
       throw error;
     }
-    if (failure === undefined) {
+    if (failure === undefined || RIGHT_BUT_USED.has(failure)) {
       await this.uncount(user.id);
       await this.uncountAddress(ctx, address.resetAt);
-      return true;
+      if (failure === undefined) return true;
+      // A right code sent twice (a double submit) is refused but is no guess: not counted.
+      await this.audit(user.id, 'login_failed', 'failure', ctx, failure);
+      return false;
     }
     await this.afterFailure(user, ctx, failure, attempt);
     return false;
@@ -482,8 +504,10 @@ export class Auth {
   /** A failure outside a guarded check: an unknown or inactive account. */
   private async failed(user: (User & Credentials) | undefined, ctx: ClientContext, reason: string) {
     await this.countAddress(ctx);
-    if (!user) {
-      await this.audit('unknown', 'login_failed', 'failure', ctx, reason);
+    // An account without a password has nothing to guess: counting against it would only let
+    // a stranger lock the person out before they enrol.
+    if (!user || !user.passwordHash) {
+      await this.audit(user?.id ?? 'unknown', 'login_failed', 'failure', ctx, reason);
       return;
     }
     await this.afterFailure(user, ctx, reason, await this.countFailure(user.id));
@@ -623,6 +647,9 @@ export class Auth {
 }
 
 const now = () => runtime().clock.now();
+
+/** Refusals of a secret that was right but spent already. */
+const RIGHT_BUT_USED = new Set(['replayed', 'used_recovery_code']);
 
 /** 429 with the seconds until `until` in Retry-After. */
 function tooManyAttempts(until: number): HttpError {

@@ -127,6 +127,9 @@ export function cleanName(raw: string): string {
   return raw.replace(new RegExp(UNPRINTABLE.source, 'gu'), ' ').replace(/\s+/g, ' ').trim();
 }
 
+export const LAST_OFFICER =
+  'this is the last active security officer: give the role to someone else first';
+
 /** One spelling per employee id, so that one person cannot hold two claims ("E-1", "E-1 "). */
 const EMPLOYEE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -440,11 +443,7 @@ export class Users {
       const demoted =
         current.roles.includes('security_officer') && !next.roles.includes('security_officer');
       if (demoted && !(await this.otherActiveOfficer(id))) {
-        throw new UserError(
-          'roles',
-          'this is the last active security officer: give the role to someone else first',
-          409,
-        );
+        throw new UserError('roles', LAST_OFFICER, 409);
       }
 
       const set: Item = {};
@@ -454,6 +453,13 @@ export class Users {
       const moved: Array<{ field: PersonField; from?: string; to?: string }> = [];
       for (const field of ['employeeId', 'npi'] as const) {
         if (!changes(field) || next[field] === current[field]) continue;
+        const from = current[field];
+        const to = next[field];
+        if (from && to && personKey(field, from).pk === personKey(field, to).pk) {
+          // Another spelling of the same id: the claim stays, only the spelling changes.
+          set[field] = to;
+          continue;
+        }
         moved.push({ field, from: current[field], to: next[field] });
         if (next[field] === undefined) remove.push(field);
         else set[field] = next[field];
@@ -488,6 +494,12 @@ export class Users {
           from === undefined ? [] : [personKey(field, from)],
         );
         await this.release(id, released);
+        if (demoted && !(await this.otherActiveOfficer(id))) {
+          // Two officers demoting each other at once both passed the check above: the one who
+          // finds no officer left afterwards puts the role back.
+          await this.update(id, { roles: current.roles });
+          throw new UserError('roles', LAST_OFFICER, 409);
+        }
         return fromItem(item);
       } catch (error) {
         await this.release(id, claimed);

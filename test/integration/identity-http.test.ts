@@ -521,6 +521,94 @@ describe('identity over HTTP', () => {
     expect(res.json.field).toBe('status');
   });
 
+  it('never lets an older link replace an authenticator enrolled since', async () => {
+    const created = await createUser({
+      email: 'virginia.apgar@hospital.example',
+      name: 'Virginia Apgar',
+      employeeId: 'E-70',
+      roles: ['physician'],
+    });
+    await enrol(base, clock, linkToken(created.json.enrolmentUrl));
+    const reset = () =>
+      call(base, 'POST', `/v1/users/${created.json.id}/reset-mfa`, {
+        headers: bearer(officer.token),
+        body: {},
+      });
+    const first = await reset();
+    const second = await reset();
+    const enrolled = await call(base, 'POST', '/v1/auth/enrol', {
+      body: { token: linkToken(second.json.enrolmentUrl), password: PASSWORD },
+    });
+    expect(enrolled.json.status).toBe('mfa_enrolment_required');
+    clock.advance(30_000);
+    const confirmed = await call(base, 'POST', '/v1/auth/mfa', {
+      body: {
+        ticket: enrolled.json.ticket,
+        code: totpAt(enrolled.json.totp.secret, clock.now()),
+      },
+    });
+    expect(confirmed.status).toBe(200);
+
+    const stale = await call(base, 'POST', '/v1/auth/enrol', {
+      body: { token: linkToken(first.json.enrolmentUrl), password: PASSWORD },
+    });
+    expect(stale.status).toBe(404);
+    expect(stale.json.field).toBe('token');
+  });
+
+  it('keeps the link of a locked account, and checks no password with it', async () => {
+    const created = await createUser({
+      email: 'clara.maass@hospital.example',
+      name: 'Clara Maass',
+      employeeId: 'E-72',
+      roles: ['nurse'],
+    });
+    await call(base, 'POST', `/v1/users/${created.json.id}/lock`, {
+      headers: bearer(officer.token),
+      body: {},
+    });
+    const link = linkToken(created.json.enrolmentUrl);
+    const wrong = await call(base, 'POST', '/v1/auth/enrol', {
+      body: { token: link, password: 'not even checked here 1' },
+    });
+    expect(wrong.status).toBe(403);
+    expect(wrong.json.error).toBe('account_not_active');
+    await call(base, 'POST', `/v1/users/${created.json.id}/unlock`, {
+      headers: bearer(officer.token),
+      body: {},
+    });
+    const own = await call(base, 'POST', '/v1/auth/enrol', {
+      body: { token: link, password: PASSWORD },
+    });
+    expect(own.json.status).toBe('mfa_enrolment_required');
+  });
+
+  it('does not let an officer reset their own MFA, and names no user for an id that is none', async () => {
+    const me = await identity().users.byEmail('grace.hopper@hospital.example');
+    const self = await call(base, 'POST', `/v1/users/${me?.id}/reset-mfa`, {
+      headers: bearer(officer.token),
+      body: { resetPassword: true },
+    });
+    expect(self.status).toBe(403);
+    const long = await call(base, 'GET', `/v1/users/${'x'.repeat(3000)}`, {
+      headers: bearer(officer.token),
+    });
+    expect(long.status).toBe(404);
+  });
+
+  it('changes only the spelling of an employee id without a conflict with itself', async () => {
+    const created = await createUser({
+      email: 'agnes.hunt@hospital.example',
+      name: 'Agnes Hunt',
+      employeeId: 'E-73',
+      roles: ['nurse'],
+    });
+    await stepUp();
+    const res = await updateUser(created.json.id, { employeeId: 'e-73' });
+    expect(res.status).toBe(200);
+    expect(res.json.employeeId).toBe('e-73');
+  });
+
   it('after an MFA reset, enrols a new authenticator only through the new link', async () => {
     const created = await createUser({
       email: 'florence.n@hospital.example',

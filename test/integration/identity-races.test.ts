@@ -211,6 +211,44 @@ describe('identity under concurrent and hostile use', () => {
     ).toBe(true);
   });
 
+  it('lets no stranger lock out a person who has not enrolled yet', async () => {
+    const created = await call(base, 'POST', '/v1/users', {
+      headers: bearer(officer),
+      body: {
+        email: 'june.ortiz@hospital.example',
+        name: 'June Ortiz',
+        employeeId: 'E-901',
+        roles: ['nurse'],
+      },
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => login('june.ortiz@hospital.example', `guess ${i} x`)),
+    );
+    expect(answers.every((answer) => answer.status === 401)).toBe(true);
+    expect((await identity().users.get(created.json.id))?.status).toBe('invited');
+    const own = await call(base, 'POST', '/v1/auth/enrol', {
+      body: { token: linkToken(created.json.enrolmentUrl), password: PASSWORD },
+    });
+    expect(own.json.status).toBe('mfa_enrolment_required');
+  });
+
+  it('does not lock an account for the right code sent several times at once', async () => {
+    const nurse = await person('Isabel Stewart');
+    const tickets: Awaited<ReturnType<typeof login>>[] = [];
+    for (let i = 0; i < 6; i += 1) tickets.push(await login(nurse.email));
+    clock.advance(30_000);
+    const code = totpAt(nurse.secret, clock.now());
+
+    const answers = await Promise.all(
+      tickets.map((ticket) =>
+        call(base, 'POST', '/v1/auth/mfa', { body: { ticket: ticket.json.ticket, code } }),
+      ),
+    );
+
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(1);
+    expect((await identity().users.get(nurse.id))?.status).toBe('active');
+  });
+
   it('refuses enrolment through an unused link once the account is locked', async () => {
     const created = await call(base, 'POST', '/v1/users', {
       headers: bearer(officer),

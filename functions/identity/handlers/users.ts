@@ -7,7 +7,7 @@ import { contentRange, parseListParams } from '../../platform/http/list-params';
 import { authenticateRequest } from '../authenticate';
 import { identity } from '../context';
 import { PERSON_ROLES, type PersonRole, type User } from '../model';
-import { type ProfileChange, UserError, publicUser } from '../users';
+import { LAST_OFFICER, type ProfileChange, UserError, publicUser } from '../users';
 
 /** Only a security officer manages users; changes need a fresh MFA (step-up). */
 const OFFICERS = ['security_officer'];
@@ -31,6 +31,9 @@ export async function users(request: HttpRequest, _context: Context): Promise<Ht
   for (const [method, pattern, route] of ROUTES) {
     const match = pattern.exec(request.path.replace(/\/$/, ''));
     if (match && method === request.method) {
+      // Ids are UUIDs: anything else names no user, and is never sent to the store.
+      const id = match[1] === undefined ? undefined : safeDecode(match[1]);
+      if (id !== undefined && !UUID.test(id)) throw notFound(`the user ${id.slice(0, 64)}`);
       if (WRITE.has(method) && !request.principal?.freshMfa) {
         throw new HttpError(
           401,
@@ -148,6 +151,13 @@ async function setStatus(
     status === 'locked'
       ? await users.setStatus(id as string, 'locked', 'officer')
       : await users.unlock(id as string);
+  if (status === 'locked' && user.roles.includes('security_officer')) {
+    // Two officers locking each other at once: the one who finds no officer left undoes it.
+    if (!(await users.otherActiveOfficer(id as string))) {
+      await users.unlock(id as string);
+      throw new HttpError(409, 'invalid_request', LAST_OFFICER, 'id');
+    }
+  }
   if (status === 'locked')
     await identity().sessions.revokeAll(id as string, request.principal?.id ?? 'unknown');
   await audit(request, status === 'locked' ? 'lock' : 'unlock', id as string);
@@ -161,6 +171,9 @@ async function setStatus(
  * one: whoever holds that link can then become the person, so it must reach only them.
  */
 async function resetMfa(request: HttpRequest, [id]: string[]): Promise<HttpResult> {
+  if (id === request.principal?.id) {
+    throw new HttpError(403, 'forbidden', "another security officer must reset your account's MFA");
+  }
   const body = onlyKeys(request.body === undefined ? {} : objectBody(request), ['resetPassword']);
   if (body.resetPassword !== undefined && typeof body.resetPassword !== 'boolean') {
     throw badRequest('resetPassword', 'must be true or false');
@@ -271,3 +284,13 @@ async function audit(request: HttpRequest, event: string, userId: string, sessio
 export const handler = httpHandler(users, () =>
   httpOptions(OFFICERS, { authenticate: authenticateRequest }),
 );
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
