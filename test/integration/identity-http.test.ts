@@ -918,6 +918,35 @@ describe('identity over HTTP', () => {
     expect(ended.json.error).toBe('expired_idle');
   });
 
+  // Near the end: whichever demotion wins may end the first officer's sessions.
+  it('leaves an active officer when two officers demote each other at once', async () => {
+    // A fresh session: the idle test before this one outlived the first.
+    officer.token = await signIn('grace.hopper@hospital.example', officer.secret);
+    const created = await createUser({
+      email: 'mary.mahoney@hospital.example',
+      name: 'Mary Mahoney',
+      employeeId: 'E-90',
+      roles: ['security_officer'],
+    });
+    const second = await enrol(base, clock, linkToken(created.json.enrolmentUrl));
+    await stepUp();
+    const me = (await identity().users.byEmail('grace.hopper@hospital.example'))?.id as string;
+    const officers = async () =>
+      (await identity().users.list()).filter(
+        (u) => u.roles.includes('security_officer') && u.status === 'active',
+      );
+
+    const demotions = await Promise.all([
+      updateUser(created.json.id, { roles: ['auditor'] }),
+      call(base, 'PUT', `/v1/users/${me}`, {
+        headers: bearer(second.token),
+        body: { roles: ['auditor'] },
+      }),
+    ]);
+    expect(demotions.some((res) => res.status === 409)).toBe(true);
+    expect((await officers()).length).toBeGreaterThanOrEqual(1);
+  });
+
   it('slows an address that keeps failing, with 429 and Retry-After', async () => {
     let last;
     for (let i = 0; i < 25; i += 1) {
