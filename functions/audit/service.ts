@@ -30,6 +30,8 @@ export interface IngestItem<R> {
   sourceRef?: string;
   /** The input as received, kept with a quarantined record. */
   raw?: unknown;
+  /** Where the input was read (a file and position), kept with a quarantined record. */
+  where?: string;
 }
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'rejected' | 'failed';
@@ -139,7 +141,7 @@ export class AuditLog {
 
   private async quarantine<R>(origin: Origin, item: IngestItem<R>, field: string, reason: string) {
     const payload = truncate(serialise(item.raw));
-    const basis = `${origin.source}\n${origin.stream}\n${item.sourceRef ?? payload}\n${item.decoded.entry ?? ''}`;
+    const basis = `${origin.source}\n${origin.stream}\n${item.sourceRef ?? payload}\n${item.decoded.entry ?? ''}\n${item.where ?? ''}`;
     const id = crypto.hash('sha256', basis, 'hex').slice(0, 32);
     const at = this.deps.clock.now().toISOString();
     // Keyed by content, so a poison message redelivered many times is quarantined once.
@@ -154,6 +156,7 @@ export class AuditLog {
       stream: origin.stream,
       producer: origin.producer,
       sourceRef: item.sourceRef,
+      where: item.where,
       field,
       reason,
       payload,

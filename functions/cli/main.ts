@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { decodeDocument, decodeText, type DecodedEvent } from '../audit/decode';
 import { exportLines, verifyExport } from '../audit/export';
 import { toFhir } from '../audit/formats/fhir';
 import { PRODUCER_ROLES, type ProducerRole, Producers } from '../audit/producers';
-import { type AuditRecordView, toView } from '../audit/query';
+import { type AuditRecordView, FILTERABLE, toView } from '../audit/query';
 import { verifyLog, type VerifyReport } from '../audit/verify';
 import type { Runtime } from '../platform/runtime';
 import { withLocalRuntime } from './local';
@@ -16,6 +17,9 @@ import { Progress } from './progress';
 import { startCommand } from './start';
 import { usersCommands } from './users';
 import { loadDemo } from './demo';
+
+/** Rejections the CLI names one by one before it only counts them. */
+const MAX_REPORTED = 20;
 
 /** Events ingested per chain commit by the CLI. */
 const INGEST_BATCH = 500;
@@ -140,15 +144,21 @@ function parseFormat(value: string): 'fhir' | 'ndjson' {
 }
 
 function parseFilter(value: string): Record<string, unknown> {
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(value) as unknown;
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-      return parsed as Record<string, unknown>;
-    }
+    parsed = JSON.parse(value);
   } catch {
-    // reported below
+    throw new InvalidArgumentError('must be a JSON object');
   }
-  throw new InvalidArgumentError('must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidArgumentError('must be a JSON object');
+  }
+  // The same keys as the API's filter: a misspelt one would otherwise match nothing, silently.
+  const unknown = Object.keys(parsed).find((key) => !FILTERABLE.includes(key));
+  if (unknown !== undefined) {
+    throw new InvalidArgumentError(`cannot filter by ${unknown}; use ${FILTERABLE.join(', ')}`);
+  }
+  return parsed as Record<string, unknown>;
 }
 
 function filesOf(target: string): string[] {
@@ -166,25 +176,38 @@ async function ingest(rt: Runtime, target: string, producer: string): Promise<vo
   const totals = { accepted: 0, duplicate: 0, rejected: 0, failed: 0 };
   const progress = new Progress('ingest');
   const stream = `cli-${producer.replace(/[^A-Za-z0-9._-]+/g, '-')}`;
-  let batch: DecodedEvent[] = [];
+  let batch: Array<{ decoded: DecodedEvent; where: string }> = [];
+  let reported = 0;
   const flush = async () => {
     if (batch.length === 0) return;
     const outcomes = await auditLog().ingest(
       { source: 'cli', stream, producer },
-      batch.map((decoded, ref) => ({ ref, decoded })),
+      // The file and the event's place in it are kept with a rejection and named here.
+      batch.map(({ decoded, where }, ref) => ({ ref, decoded, where })),
     );
-    for (const o of outcomes) totals[o.status] += 1;
+    for (const o of outcomes) {
+      totals[o.status] += 1;
+      if (o.status === 'rejected' && reported < MAX_REPORTED) {
+        reported += 1;
+        process.stderr.write(`rejected ${batch[o.ref]?.where}: ${o.field} ${o.reason}\n`);
+      }
+    }
     progress.advance(batch.length);
     batch = [];
   };
   for (const file of files) {
+    let n = 0;
     for await (const decoded of decodeFile(file)) {
-      batch.push(decoded);
+      n += 1;
+      batch.push({ decoded, where: `${file}#${n}` });
       if (batch.length >= INGEST_BATCH) await flush();
     }
   }
   await flush();
   progress.finish();
+  if (totals.rejected > reported) {
+    process.stderr.write(`... and ${totals.rejected - reported} more rejected (see quarantine)\n`);
+  }
   process.stdout.write(`${JSON.stringify({ files: files.length, ...totals })}\n`);
   if (totals.failed > 0) process.exitCode = 1;
   void rt;
@@ -219,6 +242,11 @@ async function verify(opts: { file?: string; publicKey?: string; json?: boolean 
   if (opts.file) {
     if (!opts.publicKey) throw new InvalidArgumentError('--file needs --public-key');
     const key = fs.readFileSync(opts.publicKey, 'utf8');
+    try {
+      crypto.createPublicKey(key);
+    } catch {
+      throw new InvalidArgumentError(`${opts.publicKey} is not a PEM public key`);
+    }
     report = await verifyExport(fs.createReadStream(opts.file, { highWaterMark: 1 << 20 }), key);
   } else {
     report = await withLocalRuntime(async (rt) => {
@@ -267,8 +295,9 @@ async function exportCommand(opts: {
   out?: string;
 }) {
   await withLocalRuntime(async (rt) => {
+    // Opened here, so a path that cannot be written is an error with a message, not a crash.
     const out: NodeJS.WritableStream = opts.out
-      ? fs.createWriteStream(opts.out, { mode: 0o600 })
+      ? fs.createWriteStream('', { fd: openForWriting(opts.out) })
       : process.stdout;
     const filter = opts.filter ? recordFilter(opts.filter) : undefined;
     const sources = {
@@ -328,3 +357,12 @@ function recordFilter(filter: Record<string, unknown>): (view: AuditRecordView) 
 }
 
 export { toView };
+
+function openForWriting(file: string): number {
+  try {
+    return fs.openSync(file, 'w', 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new InvalidArgumentError(`cannot write ${file} (${code})`);
+  }
+}

@@ -84,3 +84,46 @@ describe('vigil users', () => {
     });
   });
 });
+
+/** The audit commands as an operator runs them: what they refuse they name. */
+describe('vigil ingest, export and verify', () => {
+  let dir: string;
+  const saved = { ...process.env };
+  const vigil = (...args: string[]) =>
+    run(process.execPath, [VIGIL, ...args], {
+      env: { ...saved, VIGIL_DATA_DIR: dir, VIGIL_ADAPTERS: 'local' },
+    }).catch((error: { code: number; stdout: string; stderr: string }) => error);
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-cli-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('names each rejected event by file and line, with its field and reason', async () => {
+    const file = path.join(dir, 'events.ndjson');
+    fs.writeFileSync(file, '{"userId":"u-1"}\n{"broken\n');
+
+    const res = await vigil('ingest', file);
+
+    expect(res.stdout).toContain('"rejected":2');
+    expect(res.stderr).toContain(`rejected ${file}#1: action`);
+    expect(res.stderr).toContain(`rejected ${file}#2: (record)`);
+  });
+
+  it('refuses a filter key it does not know, a file it cannot write and a key that is none', async () => {
+    const filter = await vigil('export', '--format', 'ndjson', '--filter', '{"evil":1}');
+    const out = await vigil('export', '--format', 'ndjson', '--out', path.join(dir, 'no/such/x'));
+    const notKey = path.join(dir, 'not-a-key.pem');
+    fs.writeFileSync(notKey, 'hello');
+    fs.writeFileSync(path.join(dir, 'x.ndjson'), '{}\n');
+    const key = await vigil('verify', '--file', path.join(dir, 'x.ndjson'), '--public-key', notKey);
+
+    expect(filter).toMatchObject({ code: 1 });
+    expect(filter.stderr).toContain('cannot filter by evil');
+    expect(out).toMatchObject({ code: 2 });
+    expect(out.stderr).toContain('cannot write');
+    expect(key).toMatchObject({ code: 2 });
+    expect(key.stderr).toContain('is not a PEM public key');
+    for (const res of [filter, out, key]) expect(res.stderr).not.toMatch(/\n\s+at /);
+  });
+});
