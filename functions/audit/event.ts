@@ -25,14 +25,30 @@ function isRealDate(value: string): boolean {
 
 const text = (max: number) => z.string().min(1).max(max);
 
+/**
+ * Controls, zero-width characters and text-direction overrides: in an identifier they make two
+ * spellings that look alike (`dr-chen` and `dr\u200b-chen`), which would split one person's or
+ * one patient's accesses across two names.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
+
+/** Who or what an event names: not blank, and spelt with visible characters only. */
+const identifier = (max: number) =>
+  text(max)
+    .refine((value) => value.trim() !== '', 'must not be blank')
+    .refine(
+      (value) => !INVISIBLE.test(value),
+      'must not contain control, zero-width or text-direction characters',
+    );
+
 export const nativeEventSchema = z.strictObject({
-  id: text(256).optional(),
-  userId: text(256),
+  id: identifier(256).optional(),
+  userId: identifier(256),
   userRole: text(128).optional(),
   action: z.enum(ACTIONS),
   resourceType: text(128),
-  resourceId: text(512),
-  patientId: text(256).optional(),
+  resourceId: identifier(512),
+  patientId: identifier(256).optional(),
   fieldsAccessed: z.array(text(256)).max(500).optional(),
   ipAddress: text(64).optional(),
   userAgent: text(1024).optional(),

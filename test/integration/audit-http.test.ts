@@ -98,6 +98,22 @@ describe('audit ingest over HTTP', () => {
     expect(res.json.results[0]).toMatchObject({ field: 'timestamp' });
   });
 
+  it('refuses identifiers that are blank or hold invisible characters', async () => {
+    const res = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: [
+        nativeEvent({ id: 'blank-user', userId: '   ' }),
+        nativeEvent({ id: 'zero-width', userId: 'dr\u200b-chen' }),
+        nativeEvent({ id: 'rtl', patientId: 'p-1\u202e00' }),
+      ],
+    });
+    expect(res.json.results).toEqual([
+      expect.objectContaining({ status: 'rejected', field: 'userId' }),
+      expect.objectContaining({ status: 'rejected', field: 'userId' }),
+      expect.objectContaining({ status: 'rejected', field: 'patientId' }),
+    ]);
+  });
+
   it('quarantines a body nested too deep to serialise, without a 500', async () => {
     const deep = `${'['.repeat(20000)}${']'.repeat(20000)}`;
     const res = await call(base, 'POST', '/v1/audit/events', {
