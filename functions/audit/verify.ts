@@ -1,7 +1,7 @@
 import type { Item, LogSink, Signer, Store } from '../platform/ports';
 import zlib from 'node:zlib';
 import { KEY_ATTRIBUTES } from '../platform/store/rules';
-import { type Checkpoint, latestCheckpoint, readCheckpoints } from './chain/checkpoints';
+import { type Checkpoint, readCheckpoints, storedCheckpoints } from './chain/checkpoints';
 import {
   type Problem,
   type StreamReport,
@@ -57,19 +57,23 @@ export async function verifyLog(
 }
 
 /**
- * The store keeps a copy of each stream's latest checkpoint. One that the append-only log no
- * longer holds means the log was cut or replaced: reported, and still used to verify.
+ * The store keeps a copy of each checkpoint. One that the append-only log no longer holds
+ * means the log was cut, edited or replaced: reported (the earliest), and still used to verify.
  */
 async function withStoreCopy(sources: VerifySources, stream: string, fromSink: Checkpoint[]) {
-  const copy = await latestCheckpoint(sources.store, sources.table, stream);
-  if (!copy || fromSink.some((c) => c.signature === copy.signature)) return { list: fromSink };
+  const signed = new Set(fromSink.map((c) => c.signature));
+  const lost = (await storedCheckpoints(sources.store, sources.table, stream)).filter(
+    (copy) => !signed.has(copy.signature),
+  );
+  const first = lost[0];
+  if (!first) return { list: fromSink };
   const missing: Problem = {
     stream,
-    seq: copy.seq,
+    seq: first.seq,
     kind: 'checkpoint-missing',
-    detail: `the checkpoint signed at ${copy.at} is in the store but missing from the append-only log`,
+    detail: `${lost.length} checkpoint(s) from the one signed at ${first.at} are in the store but missing from the append-only log`,
   };
-  return { list: [...fromSink, copy], missing };
+  return { list: [...fromSink, ...lost], missing };
 }
 
 function unreadableReport(lines: number): StreamReport {

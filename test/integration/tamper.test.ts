@@ -208,7 +208,20 @@ describe('tamper evidence', () => {
     fs.writeFileSync(path.join(t.dataDir, 'logs', 'checkpoints.ndjson'), '');
     const report = await verify();
     expect(report.ok).toBe(false);
-    expect((await problemsOf('s'))?.[0]).toMatchObject({ kind: 'checkpoint-missing', seq: 30 });
+    expect((await problemsOf('s'))?.[0]).toMatchObject({ kind: 'checkpoint-missing', seq: 10 });
+  });
+
+  it('notices one older line taken out of the checkpoint log', async () => {
+    const file = path.join(t.dataDir, 'logs', 'checkpoints.ndjson');
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+    const kept = lines.filter((line) => JSON.parse(JSON.parse(line).m).seq !== 20);
+    expect(kept).toHaveLength(lines.length - 1);
+    fs.writeFileSync(file, `${kept.join('\n')}\n`);
+
+    const report = await verify();
+
+    expect(report.ok).toBe(false);
+    expect((await problemsOf('s'))?.[0]).toMatchObject({ kind: 'checkpoint-missing', seq: 20 });
   });
 
   it('reports an unreadable checkpoint line instead of failing', async () => {

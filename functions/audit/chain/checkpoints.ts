@@ -75,6 +75,22 @@ export async function latestCheckpoint(
   return undefined;
 }
 
+/** Every copy the store keeps of a stream's checkpoints, oldest first. */
+export async function storedCheckpoints(
+  store: Store,
+  table: string,
+  stream: string,
+): Promise<Checkpoint[]> {
+  const copies: Checkpoint[] = [];
+  for await (const item of store.query(table, {
+    partition: ['pk', `C#${stream}`],
+    consistent: true,
+  })) {
+    copies.push(JSON.parse(item.checkpoint as string) as Checkpoint);
+  }
+  return copies;
+}
+
 /**
  * Every checkpoint in the sink, grouped by stream, in the order they were written. Lines that
  * are not checkpoints are counted, not thrown on: the verifier reports them.
