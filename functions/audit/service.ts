@@ -5,7 +5,15 @@ import { ChainAppender, type Head } from './chain/appender';
 import { latestCheckpoint, writeCheckpoint } from './chain/checkpoints';
 import type { DecodedEvent } from './formats/types';
 import type { NativeEvent } from './event';
-import { type Candidate, listStreams, type Source, eventKeyOf, recordIdOf } from './records';
+import {
+  type Candidate,
+  entryKey,
+  listStreams,
+  type Source,
+  eventKeyOf,
+  recordIdOf,
+} from './records';
+import { canonicalize } from './chain/canonical';
 
 export interface AuditDeps {
   store: Store;
@@ -89,12 +97,25 @@ export class AuditLog {
       origin.stream,
       candidates.map((c) => c.candidate),
     );
-    const seen = new Set<string>();
+    const stored = await this.storedEvents(
+      candidates.filter(({ candidate }) => status.get(candidate.id) === 'duplicate'),
+    );
+    const first = new Map<string, string>();
     for (const { item, candidate } of candidates) {
       // A repeat within the batch is a duplicate of its first occurrence, whatever that became.
-      const repeat = seen.has(candidate.id);
-      seen.add(candidate.id);
+      const repeat = first.has(candidate.id);
+      const content = canonicalize(candidate.event);
+      if (!repeat) first.set(candidate.id, content);
       const outcome = repeat ? 'duplicate' : (status.get(candidate.id) ?? 'failed');
+      const original = repeat ? first.get(candidate.id) : stored.get(candidate.id);
+      if (outcome === 'duplicate' && original !== undefined && original !== content) {
+        // The same id with other content is no redelivery: the stored event stays as it was,
+        // and this one is refused and kept in quarantine for someone to look at.
+        const problem = { field: 'id', reason: 'names an event already stored with other content' };
+        await this.quarantine(origin, item, problem.field, problem.reason);
+        outcomes.push({ ref: item.ref, status: 'rejected', id: candidate.id, ...problem });
+        continue;
+      }
       outcomes.push({ ref: item.ref, status: outcome, id: candidate.id });
     }
     if (options.checkpoint !== false) await this.checkpointQuietly(head);
@@ -114,6 +135,20 @@ export class AuditLog {
       signed += 1;
     }
     return { streams, signed };
+  }
+
+  /** The canonical content of the stored events these candidates repeat, by record id. */
+  private async storedEvents(
+    repeats: Array<{ candidate: Candidate }>,
+  ): Promise<Map<string, string>> {
+    const ids = [...new Set(repeats.map(({ candidate }) => candidate.id))];
+    const found = new Map<string, string>();
+    if (ids.length === 0) return found;
+    for (const item of await this.deps.store.batchGet(this.deps.table, ids.map(entryKey), true)) {
+      const body = JSON.parse(String(item.body)) as { event?: unknown };
+      found.set(String(item.pk).slice(2), canonicalize(body.event ?? null));
+    }
+    return found;
   }
 
   private candidate<R>(origin: Origin, item: IngestItem<R>, event: NativeEvent): Candidate {

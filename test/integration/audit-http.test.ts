@@ -56,10 +56,11 @@ describe('audit ingest over HTTP', () => {
     expect(again.json.results[0].id).toBe(first.json.results[0].id);
   });
 
-  it('reports a repeat inside one batch as a duplicate, not as a second acceptance', async () => {
+  it('reports a repeat inside one batch as a duplicate, and the same id with other content as rejected', async () => {
     const res = await call(base, 'POST', '/v1/audit/events', {
       key: t.producerKey,
       body: [
+        nativeEvent({ id: 'dup-in-batch' }),
         nativeEvent({ id: 'dup-in-batch' }),
         nativeEvent({ id: 'dup-in-batch', action: 'delete' }),
       ],
@@ -67,7 +68,24 @@ describe('audit ingest over HTTP', () => {
     expect(res.json.results.map((r: { status: string }) => r.status)).toEqual([
       'accepted',
       'duplicate',
+      'rejected',
     ]);
+    expect(res.json.results[2]).toMatchObject({ field: 'id' });
+  });
+
+  it('keeps a stored event as it is when its id comes again with other content', async () => {
+    const body = [nativeEvent({ id: 'evt-rewritten', userId: 'dr-chen' })];
+    const first = await call(base, 'POST', '/v1/audit/events', { key: t.producerKey, body });
+    const other = await call(base, 'POST', '/v1/audit/events', {
+      key: t.producerKey,
+      body: [nativeEvent({ id: 'evt-rewritten', userId: 'someone-else', action: 'delete' })],
+    });
+    expect(first.json.accepted).toBe(1);
+    expect(other.json.results[0]).toMatchObject({ status: 'rejected', field: 'id' });
+    const stored = await call(base, 'GET', `/v1/audit-events/${first.json.results[0].id}`, {
+      key: t.readerKey,
+    });
+    expect(stored.json).toMatchObject({ userId: 'dr-chen', action: 'view' });
   });
 
   it('refuses a date that does not exist', async () => {
