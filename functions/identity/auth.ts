@@ -48,10 +48,7 @@ export class Auth {
   async throttle(ctx: ClientContext, route: string): Promise<void> {
     const minute = 60_000;
     const { count, resetAt } = await this.id.counters.hit(`auth#${route}#${ctx.ip ?? '-'}`, minute);
-    const ipFailures = await this.id.counters.peek(
-      `ipfail#${ctx.ip ?? '-'}`,
-      this.id.lockout.ipWindowMs,
-    );
+    const ipFailures = await this.id.counters.peek(addressBucket(ctx), this.id.lockout.ipWindowMs);
     const limited =
       count > AUTH_RATE_PER_MINUTE
         ? resetAt
@@ -479,11 +476,11 @@ export class Auth {
   }
 
   private countAddress(ctx: ClientContext) {
-    return this.id.counters.hit(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs);
+    return this.id.counters.hit(addressBucket(ctx), this.id.lockout.ipWindowMs);
   }
 
   private uncountAddress(ctx: ClientContext, resetAt: number) {
-    return this.id.counters.undo(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs, resetAt);
+    return this.id.counters.undo(addressBucket(ctx), this.id.lockout.ipWindowMs, resetAt);
   }
 
   /**
@@ -496,7 +493,7 @@ export class Auth {
     reason: string,
     counted = true,
   ): Promise<void> {
-    if (counted) await this.id.counters.hit(`ipfail#${ctx.ip ?? '-'}`, this.id.lockout.ipWindowMs);
+    if (counted) await this.countAddress(ctx);
     const event = counted ? 'login_failed' : 'login_refused';
     await this.audit('unknown', event, 'failure', ctx, `${method}: ${reason}`);
   }
@@ -647,6 +644,9 @@ export class Auth {
 }
 
 const now = () => runtime().clock.now();
+
+/** The counter of failures from the caller's address, across accounts. */
+const addressBucket = (ctx: ClientContext) => `ipfail#${ctx.ip ?? '-'}`;
 
 /** Refusals of a secret that was right but spent already. */
 const RIGHT_BUT_USED = new Set(['replayed', 'used_recovery_code']);

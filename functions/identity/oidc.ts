@@ -161,7 +161,8 @@ export function oidcConfigFrom(env: Env): OidcConfig | undefined {
   };
 }
 
-function trueOrFalse(name: string, raw: string | undefined): boolean {
+/** A true/false setting: unset means false; anything but the two words is refused by name. */
+export function trueOrFalse(name: string, raw: string | undefined): boolean {
   const value = raw?.trim() ?? '';
   if (value === '' || value === 'false') return false;
   if (value === 'true') return true;

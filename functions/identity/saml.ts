@@ -17,6 +17,7 @@ import {
   plainEmail,
   readAllOrNone,
   requireTrustedUrl,
+  trueOrFalse,
 } from './oidc';
 
 /**
@@ -177,17 +178,10 @@ export function samlConfigFrom(env: Env): SamlConfig | undefined {
     callbackUrl: requireTrustedUrl('VIGIL_SAML_CALLBACK_URL', required.VIGIL_SAML_CALLBACK_URL),
     idpCert: parseCertificate(required.VIGIL_SAML_IDP_CERT),
     idpIssuer: required.VIGIL_SAML_IDP_ISSUER,
-    allowUnsolicited: flag('VIGIL_SAML_ALLOW_UNSOLICITED', env.VIGIL_SAML_ALLOW_UNSOLICITED),
+    allowUnsolicited: trueOrFalse('VIGIL_SAML_ALLOW_UNSOLICITED', env.VIGIL_SAML_ALLOW_UNSOLICITED),
     groupsAttribute: env.VIGIL_SAML_GROUPS_ATTRIBUTE?.trim() || DEFAULT_GROUPS_ATTRIBUTE,
     roleMap: parseRoleMap('VIGIL_SAML_ROLE_MAP', env.VIGIL_SAML_ROLE_MAP),
   };
-}
-
-function flag(name: string, raw: string | undefined): boolean {
-  const value = raw?.trim() ?? '';
-  if (value === '' || value === 'false') return false;
-  if (value === 'true') return true;
-  throw new FederationConfigError(`${name} must be true or false`);
 }
 
 /** node-saml reports failures as messages only; these are the ones it has. */

@@ -1,32 +1,15 @@
 import { auditLog } from '../../functions/audit/context';
 import { exportLines, verifyExport } from '../../functions/audit/export';
-import type { NativeEvent } from '../../functions/audit/event';
 import { linkHash } from '../../functions/audit/chain/hashes';
 import { runtime } from '../../functions/platform/runtime';
-import { nativeEvent, startTestPlatform, type TestPlatform } from '../support/platform';
+import { ingestNumbered, startTestPlatform, type TestPlatform } from '../support/platform';
 
 /** An export vouches for what is signed, and only for that: checks made offline, from the file. */
 describe('verifying an export offline', () => {
   let t: TestPlatform;
 
-  const ingest = async (stream: string, from: number, count: number, checkpoint = true) => {
-    const items = Array.from({ length: count }, (_, i) => ({
-      ref: i,
-      decoded: {
-        format: 'native' as const,
-        parsed: {
-          ok: true as const,
-          value: nativeEvent({
-            id: `${stream}-${from + i}`,
-            resourceId: `obs-${from + i}`,
-          }) as NativeEvent,
-        },
-      },
-    }));
-    await auditLog().ingest({ source: 'cli', stream, producer: 'export-test' }, items, {
-      checkpoint,
-    });
-  };
+  const ingest = (stream: string, from: number, count: number, checkpoint = true) =>
+    ingestNumbered(stream, from, count, { producer: 'export-test', checkpoint });
 
   async function exported(): Promise<string[]> {
     const rt = runtime();

@@ -16,7 +16,12 @@ import { generateSigningKeyPair, LocalSigner } from '../../functions/platform/ke
 import { runtime } from '../../functions/platform/runtime';
 import { indexAttributes, padSeq } from '../../functions/audit/records';
 import type { NativeEvent } from '../../functions/audit/event';
-import { nativeEvent, startTestPlatform, type TestPlatform } from '../support/platform';
+import {
+  ingestNumbered,
+  nativeEvent,
+  startTestPlatform,
+  type TestPlatform,
+} from '../support/platform';
 
 type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- raw items
 
@@ -25,22 +30,8 @@ describe('tamper evidence', () => {
   let db: DynamoDBDocumentClient;
   const table = () => runtime().config.auditTable;
 
-  const ingest = async (stream: string, from: number, count: number) => {
-    const items = Array.from({ length: count }, (_, i) => ({
-      ref: i,
-      decoded: {
-        format: 'native' as const,
-        parsed: {
-          ok: true as const,
-          value: nativeEvent({
-            id: `${stream}-${from + i}`,
-            resourceId: `obs-${from + i}`,
-          }) as NativeEvent,
-        },
-      },
-    }));
-    await auditLog().ingest({ source: 'cli', stream, producer: 'tamper-test' }, items);
-  };
+  const ingest = (stream: string, from: number, count: number) =>
+    ingestNumbered(stream, from, count, { producer: 'tamper-test' });
   const entries = async (stream: string): Promise<Row[]> => {
     const out = await db.send(
       new QueryCommand({

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { createLogger, silentLog } from '../../functions/platform/logger';
 import { type Platform, startPlatform } from '../../functions/platform/local/platform';
 import { runtime } from '../../functions/platform/runtime';
-import { resetAuditLog } from '../../functions/audit/context';
+import { auditLog, resetAuditLog } from '../../functions/audit/context';
+import type { NativeEvent } from '../../functions/audit/event';
 import { Producers } from '../../functions/audit/producers';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -98,4 +99,32 @@ export function nativeEvent(overrides: Record<string, unknown> = {}) {
     outcome: 'success',
     ...overrides,
   };
+}
+
+/**
+ * Appends `count` numbered events (`<stream>-<n>`, resource `obs-<n>` from `from` on) to a
+ * stream straight through the audit service, as the CLI does.
+ */
+export async function ingestNumbered(
+  stream: string,
+  from: number,
+  count: number,
+  options: { producer?: string; checkpoint?: boolean } = {},
+): Promise<void> {
+  const items = Array.from({ length: count }, (_, i) => ({
+    ref: i,
+    decoded: {
+      format: 'native' as const,
+      parsed: {
+        ok: true as const,
+        value: nativeEvent({
+          id: `${stream}-${from + i}`,
+          resourceId: `obs-${from + i}`,
+        }) as NativeEvent,
+      },
+    },
+  }));
+  await auditLog().ingest({ source: 'cli', stream, producer: options.producer ?? 'test' }, items, {
+    checkpoint: options.checkpoint,
+  });
 }

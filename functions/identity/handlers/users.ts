@@ -31,8 +31,9 @@ export async function users(request: HttpRequest, _context: Context): Promise<Ht
   for (const [method, pattern, route] of ROUTES) {
     const match = pattern.exec(request.path.replace(/\/$/, ''));
     if (match && method === request.method) {
+      const params = match.slice(1).map(decodeSegment);
       // Ids are UUIDs: anything else names no user, and is never sent to the store.
-      const id = match[1] === undefined ? undefined : safeDecode(match[1]);
+      const [id] = params;
       if (id !== undefined && !UUID.test(id)) throw notFound(`the user ${id.slice(0, 64)}`);
       if (WRITE.has(method) && !request.principal?.freshMfa) {
         throw new HttpError(
@@ -42,7 +43,7 @@ export async function users(request: HttpRequest, _context: Context): Promise<Ht
         );
       }
       try {
-        return await route(request, match.slice(1).map(decodeURIComponent));
+        return await route(request, params);
       } catch (error) {
         if (error instanceof UserError)
           throw new HttpError(error.status, 'invalid_request', error.message, error.field);
@@ -287,10 +288,10 @@ export const handler = httpHandler(users, () =>
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function safeDecode(segment: string): string {
+function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    return segment;
+    throw badRequest('path', 'the path has a malformed percent-encoded character');
   }
 }
